@@ -11,6 +11,7 @@ help:
 	@echo "make test        install what is missing, then run the whole test suite"
 	@echo "make test-fast   the suite without tests marked slow"
 	@echo "make bench-model model speed/memory benchmark (benchmarks/bench_model.py)"
+	@echo "make figures     redraw fig/: architecture, demo training curve, demo contact sheets (runs the demo)"
 
 install:
 	bash tools/install.sh
@@ -31,3 +32,13 @@ bench-model: install
 demo:
 	bash tools/install.sh
 	$(PYTHON) -m mm_diffusion.demo $(DEMO_ARGS)
+
+# Every figure in fig/, from the project's own code: the architecture diagram (paper config), the shipped demo
+# model's training curve (its progress.csv) and the contact sheets of a default demo run.
+.PHONY: figures
+figures: install
+	$(PYTHON) -m mm_diffusion.plot architecture --config paper --out fig/architecture.png
+	$(PYTHON) -m mm_diffusion.plot mm_diffusion/assets/demo_progress.csv --smooth 10 \
+	    --title "demo model (mm_diffusion/assets/demo.pt): training on the synthetic dataset" --out fig/demo_training_curve.png
+	$(PYTHON) -m mm_diffusion.demo --out outputs/demo --no_progress $(DEMO_ARGS)
+	for task in unconditional audio2video video2audio; do cp outputs/demo/contact_$$task.png fig/demo_$$task.png; done

@@ -16,7 +16,6 @@ JSON-able ``settings`` dict (include it in any cache key). Weight files are read
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import logging
 import math
@@ -33,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..pipelines.checkpoint import file_sha256
 from .audio_features import fit_length, resample, to_mono
 from .audioclip import ESResNeXtFBSP
 from .i3d import InceptionI3d
@@ -100,16 +100,7 @@ def _resolve_weight_file(path: Optional[PathLike], kind: str) -> Path:
 
 def _describe_file(path: Path) -> Dict[str, Union[str, int]]:
     """Name, size and sha256 of a weight file (part of ``settings``, hence of feature-cache keys)."""
-    return {"file": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path)}
-
-
-def _sha256(path: PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def _is_torchscript(path: Path) -> bool:

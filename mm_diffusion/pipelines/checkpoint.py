@@ -34,6 +34,7 @@ the previous complete step to resume from.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -97,6 +98,15 @@ def save_checkpoint(obj: Any, path: str) -> str:
 # ----------------------------------------------------------------------------------------------
 # reading
 # ----------------------------------------------------------------------------------------------
+def file_sha256(path: Union[str, os.PathLike]) -> str:
+    """Hex SHA-256 of a file's bytes (read in 4 MiB blocks)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _check_file(path: str) -> str:
     path = os.path.expanduser(os.fspath(path))
     if not os.path.exists(path):

@@ -18,7 +18,6 @@ the checkpoint's training seed.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -29,22 +28,26 @@ import torch
 from tqdm.auto import tqdm
 
 from . import flags as F
-from .checkpoint import load_model_weights
+from .checkpoint import file_sha256, load_model_weights
 from .conditional import generate_conditional
 from .demo_report import all_passed, check_bars, format_table, gap_ratios, rows_from_scores
 from .demo_sheet import clip_band, write_contact_sheet
 from .sample_checkpoints import ASSETS_DIR, demo_checkpoint, find_run_config
 from .sample_generate import generate_av
 
-__all__ = ["HELD_OUT_MIN_SEED", "DEFAULT_CHECKPOINT", "NOT_SHIPPED", "create_parser", "resolve_checkpoint",
-           "load_demo_model", "held_out_clips", "run_demo", "main"]
+__all__ = ["HELD_OUT_MIN_SEED", "DEFAULT_CHECKPOINT", "NOT_SHIPPED", "MISSING_CHECKPOINT", "create_parser",
+           "resolve_checkpoint", "load_demo_model", "held_out_clips", "run_demo", "main"]
 
 HELD_OUT_MIN_SEED = 10 ** 6
 DEFAULT_CHECKPOINT = os.path.join(ASSETS_DIR, "demo.pt")
-NOT_SHIPPED = ("the demo model has not been shipped yet ({path} does not exist). Train one on the synthetic "
-               "dataset with `CONFIG=demo bash ssh_scripts/multimodal_train.sh` (checkpoints and config.json go "
-               "to outputs/multimodal_train) and pass it with `--checkpoint outputs/multimodal_train/ema_0.9999_002000.pt` "
-               "(any model*.pt / ema_*.pt of that run; its config.json is read from the same folder)")
+NOT_SHIPPED = ("the shipped demo model {path} is missing (deleted, or the package was installed without its "
+               "assets: reinstall with `pip install -e .`). To train a replacement, run the command in "
+               "mm_diffusion/assets/MODEL_CARD.md, or quickly `CONFIG=demo bash ssh_scripts/multimodal_train.sh`, and "
+               "pass a checkpoint of the run with `--checkpoint RUN/model######.pt` (its config.json is read from "
+               "the same folder)")
+MISSING_CHECKPOINT = ("--checkpoint {path} does not exist: give a coupled U-Net weights file (.pt/.pth/.safetensors) "
+                      "with its flags in <name>.json or config.json beside it, or leave --checkpoint out to use the "
+                      "shipped demo model")
 SHEET_CLIPS = 8  # clips per contact sheet
 
 
@@ -65,6 +68,9 @@ def create_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=20, help="DPM-Solver steps (default: 20)")
     parser.add_argument("--method", default="dpm_solver", choices=("dpm_solver", "dpm_solver++"),
                         help="sampler (default: dpm_solver)")
+    parser.add_argument("--classifier_scale", type=float, default=0.0,
+                        help="audio-to-video / video-to-audio: 0 = replacement only; > 0 adds gradient guidance of "
+                             "this scale (slower: a backward pass per step) (default: 0)")
     parser.add_argument("--batch_size", type=int, default=16, help="samples per model batch (default: 16)")
     parser.add_argument("--seed", type=int, default=1_000_003,
                         help=f"held-out dataset seed and sampling seed (default: 1000003; >= {HELD_OUT_MIN_SEED})")
@@ -75,6 +81,8 @@ def create_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> argparse.Namespace:
     """ValueError naming the offending flag when a count or the seed is out of range."""
+    if args.classifier_scale < 0:
+        raise ValueError(f"--classifier_scale must be >= 0, got {args.classifier_scale}")
     for name, low in (("num_samples", 1), ("num_conditional", 2), ("num_real", 2), ("steps", 1),
                       ("batch_size", 1), ("threads", 1)):
         if getattr(args, name) < low:
@@ -86,21 +94,15 @@ def check_args(args: argparse.Namespace) -> argparse.Namespace:
 
 
 def resolve_checkpoint(path: str = "") -> str:
-    """The checkpoint to use: ``path`` or the shipped demo one; FileNotFoundError (saying how to train one)
-    when it does not exist."""
+    """The checkpoint to use: ``path`` or the shipped demo one; FileNotFoundError naming the missing file (and,
+    for the shipped one, how to get it back or train a replacement)."""
     if not path:
         path = demo_checkpoint() or DEFAULT_CHECKPOINT
-    if not os.path.isfile(path):
-        raise FileNotFoundError(NOT_SHIPPED.format(path=path))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(NOT_SHIPPED.format(path=path))
+    elif not os.path.isfile(path):
+        raise FileNotFoundError(MISSING_CHECKPOINT.format(path=path))
     return path
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_demo_model(checkpoint: str):
@@ -148,7 +150,7 @@ def _generate(kind: str, model, diffusion, info, n: int, args, reference=None, b
         else:
             ref = {k: v[idx[0]:idx[-1] + 1] for k, v in reference.items()}
             out = generate_conditional(model, diffusion, ref, idx, mode=kind, method=args.method, steps=args.steps,
-                                       seed=args.seed)
+                                       seed=args.seed, classifier_scale=args.classifier_scale)
         videos.append(out["video"].float().cpu())
         audios.append(out["audio"].float().cpu())
         if bar is not None:
@@ -245,10 +247,11 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
     timings["total"] = time.perf_counter() - start
 
     doc = {
-        "checkpoint": os.path.abspath(checkpoint), "checkpoint_sha256": _sha256(checkpoint),
+        "checkpoint": os.path.abspath(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
         "video_size": list(info["video_size"]), "audio_size": list(info["audio_size"]), "video_fps": info["fps"],
         "audio_fps": info["audio_rate"], "hum_level": info["hum_level"],
-        "sampler": args.method, "steps": args.steps, "seed": args.seed, "held_out_dataset_seed": args.seed,
+        "sampler": args.method, "steps": args.steps, "classifier_scale": args.classifier_scale, "seed": args.seed,
+        "held_out_dataset_seed": args.seed,
         "counts": counts, "rows": rows, "gap_ratios": gaps, "bars": bars, "all_bars_passed": all_passed(bars),
         "scores": {t: {k: v for k, v in s.items()} for t, s in scores.items()},
         "files": files, "timings_s": {k: round(v, 3) for k, v in timings.items()},

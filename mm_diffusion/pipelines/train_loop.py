@@ -44,6 +44,20 @@ from .ema import EMA
 from .rng import rng_state, set_rng_state
 from .train_logging import RunLog
 
+
+def fine_tuning_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], source: str,
+                           log=None) -> Dict[str, torch.Tensor]:
+    """The weights to fine-tune ``model`` from: ``state`` itself, except that a class embedding
+    (``label_emb.weight``) is dropped when ``model`` is unconditional. That is the one difference between
+    guided-diffusion's class-conditional 64->256 upsampler and the unconditional frame SR model trained from
+    it; every other key must still match exactly (the strict load that follows checks it)."""
+    if "label_emb.weight" in state and "label_emb.weight" not in model.state_dict():
+        state = {k: v for k, v in state.items() if k != "label_emb.weight"}
+        if log is not None:
+            log(f"fine-tuning from {source!r}: dropped its class embedding label_emb.weight (this model is "
+                f"unconditional); every other tensor is loaded")
+    return state
+
 __all__ = ["TrainConfig", "TrainLoop", "NonFiniteLossError", "resolve_precision", "resolve_resume", "ResumePlan"]
 
 FAULT_ENV = "MM_DIFFUSION_FAULT"  # test hook: "exit_after:<file name>" / "exit_during:<file name>"
@@ -221,7 +235,12 @@ class TrainLoop:
 
     # ------------------------------------------------------------------ checkpoints
     def _load(self, plan: ResumePlan) -> None:
-        load_model_weights(self.model, plan.model_path, strict=True)
+        if plan.exact:
+            load_model_weights(self.model, plan.model_path, strict=True)
+        else:
+            state = fine_tuning_state_dict(self.model, load_state_dict_file(plan.model_path), plan.model_path,
+                                           log=print if self.is_main else None)
+            load_model_weights(self.model, state, strict=True)
         if not plan.exact:
             self.ema = EMA(self.model, self.cfg.ema_rates)
             return

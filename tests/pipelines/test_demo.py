@@ -48,7 +48,7 @@ def test_demo_json_has_all_keys_and_finite_numbers(demo):
     doc = json.loads(path.read_text())
     assert doc == json.loads(json.dumps(demo["doc"]))
     for key in ("checkpoint", "checkpoint_sha256", "video_size", "audio_size", "video_fps", "audio_fps", "steps",
-                "seed", "counts", "rows", "gap_ratios", "bars", "all_bars_passed", "files", "timings_s", "table"):
+                "classifier_scale", "seed", "counts", "rows", "gap_ratios", "bars", "all_bars_passed", "files", "timings_s", "table"):
         assert key in doc, key
     assert doc["video_size"] == [4, 3, 16, 16] and doc["audio_size"] == [1, 1600]
     assert doc["video_fps"] == 10 and doc["audio_fps"] == 4000  # from the json: 1600 * 10 / 4
@@ -88,16 +88,22 @@ def test_demo_writes_mp4s_and_contact_sheets(demo):
     assert not [p for p in os.listdir(out) if ".tmp" in p]
 
 
-def test_missing_checkpoint_says_not_shipped_and_how_to_train(tmp_path, capsys):
+def test_missing_checkpoint_errors_name_the_file(tmp_path, capsys, monkeypatch):
     missing = str(tmp_path / "demo.pt")
     with pytest.raises(FileNotFoundError) as err:
         demo_run.resolve_checkpoint(missing)
-    msg = str(err.value)
-    assert "not been shipped yet" in msg and missing in msg
-    assert "CONFIG=demo bash ssh_scripts/multimodal_train.sh" in msg and "--checkpoint" in msg
+    assert f"--checkpoint {missing} does not exist" in str(err.value)
     assert demo_run.main(["--checkpoint", missing, "--out", str(tmp_path / "o")]) == 2
-    assert "not been shipped yet" in capsys.readouterr().err
+    assert "does not exist" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+    # the shipped model gone (assets not installed): say so, and how to get one back
+    monkeypatch.setattr(demo_run, "demo_checkpoint", lambda: None)
+    monkeypatch.setattr(demo_run, "DEFAULT_CHECKPOINT", missing)
+    with pytest.raises(FileNotFoundError) as err:
+        demo_run.resolve_checkpoint("")
+    msg = str(err.value)
+    assert f"shipped demo model {missing} is missing" in msg and "MODEL_CARD.md" in msg
+    assert "CONFIG=demo bash ssh_scripts/multimodal_train.sh" in msg and "--checkpoint" in msg
 
 
 def test_checkpoint_without_flags_and_bad_arguments(tmp_path):
@@ -111,6 +117,8 @@ def test_checkpoint_without_flags_and_bad_arguments(tmp_path):
         demo_run.check_args(parse(["--num_conditional", "1"]))
     with pytest.raises(ValueError, match="--steps"):
         demo_run.check_args(parse(["--steps", "0"]))
+    with pytest.raises(ValueError, match="--classifier_scale must be >= 0"):
+        demo_run.check_args(parse(["--classifier_scale", "-1"]))
 
 
 def test_gap_ratio_on_hand_made_numbers():

@@ -56,13 +56,23 @@ def test_sr_training_run_and_upsampler_fine_tuning(tmp_path):
     weights = load_state_dict_file(latest.model)
     assert set(weights) == set(create_sr_model("sr_tiny", image_size=16).state_dict())
 
+    # guided-diffusion's upsampler is class-conditional (1000 ImageNet classes): its class embedding is the one
+    # tensor the unconditional frame SR model has no place for; everything else loads strictly
     torch.manual_seed(3)
-    upsampler = create_sr_model("sr_tiny", image_size=16).state_dict()
+    upsampler = create_sr_model("sr_tiny", image_size=16, num_classes=1000).state_dict()
+    assert upsampler["label_emb.weight"].shape[0] == 1000
     torch.save(upsampler, tmp_path / "64_256_upsampler.pt")
     tune = tmp_path / "tune"
     image_sr_train.main(SR + ["--output_dir", str(tune), "--max_steps", "1", "--lr", "1e-9",
                               "--resume_checkpoint", str(tmp_path / "64_256_upsampler.pt")])
     tuned = load_state_dict_file(str(tune / "model000001.pt"))
     # started from the upsampler weights (a 1e-9 step later they are still within 1e-8)
-    assert max((tuned[k] - upsampler[k]).abs().max().item() for k in upsampler) < 1e-8
+    assert set(tuned) == set(upsampler) - {"label_emb.weight"}
+    assert max((tuned[k] - upsampler[k]).abs().max().item() for k in tuned) < 1e-8
     assert "weights only" in (tune / "log.txt").read_text()
+    # any other extra or missing tensor is still an error naming the key
+    bad = dict(upsampler, **{"extra.weight": torch.zeros(1)})
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="extra.weight"):
+        image_sr_train.main(SR + ["--output_dir", str(tmp_path / "bad_run"), "--max_steps", "1",
+                                  "--resume_checkpoint", str(tmp_path / "bad.pt")])
