@@ -38,7 +38,7 @@ demo:
 .PHONY: figures
 figures: install
 	$(PYTHON) -m mm_diffusion.plot architecture --config paper --out fig/architecture.png
-	$(PYTHON) -m mm_diffusion.plot mm_diffusion/assets/demo_progress.csv --smooth 10 \
+	$(PYTHON) -m mm_diffusion.plot mm_diffusion/assets/demo_progress.csv --smooth 3 \
 	    --title "demo model (mm_diffusion/assets/demo.pt): training on the synthetic dataset" --out fig/demo_training_curve.png
 	$(PYTHON) -m mm_diffusion.demo --out outputs/demo --no_progress $(DEMO_ARGS)
 	for task in unconditional audio2video video2audio; do cp outputs/demo/contact_$$task.png fig/demo_$$task.png; done
