@@ -69,10 +69,7 @@ def main(argv=None) -> int:
     with open(os.path.join(args.run_dir, "config.json"), encoding="utf-8") as handle:
         run_config = json.load(handle)
     flags = dict(run_config["args"])
-    video_fps = float(flags.get("video_fps") or 10.0)
-    flags["video_fps"] = video_fps
-    flags["audio_fps"] = int(flags.get("audio_fps") or 0) or F.infer_audio_fps(flags["video_size"], flags["audio_size"],
-                                                                               video_fps)
+    flags["video_fps"], flags["audio_fps"] = F.run_rates(flags)
     path, step, source = pick_weights(args.run_dir, args.step, args.ema)
     state = {k: v.detach().to(torch.float32).clone().contiguous() if v.is_floating_point() else v.clone()
              for k, v in load_state_dict_file(path).items()}

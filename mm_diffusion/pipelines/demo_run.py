@@ -119,8 +119,7 @@ def load_demo_model(checkpoint: str):
     load_model_weights(model, checkpoint, strict=True)
     kwargs = F.model_kwargs_from_args(flags)
     video_size, audio_size = tuple(kwargs["video_size"]), tuple(kwargs["audio_size"])
-    fps = float(flags.get("video_fps") or 10.0)
-    rate = int(flags.get("audio_fps") or 0) or F.infer_audio_fps(video_size, audio_size, fps)
+    fps, rate = F.run_rates(flags)
     info = dict(video_size=video_size, audio_size=audio_size, fps=fps, audio_rate=rate,
                 hum_level=float(flags.get("hum_level") or 0.0), train_seed=flags.get("seed"))
     return model.eval(), diffusion, info

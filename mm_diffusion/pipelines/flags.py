@@ -64,6 +64,7 @@ __all__ = [
     "create_model_and_diffusion",
     "create_sr_model_and_diffusion",
     "infer_audio_fps",
+    "run_rates",
 ]
 
 ArgsLike = Union[argparse.Namespace, Mapping[str, Any]]
@@ -498,3 +499,12 @@ def infer_audio_fps(video_size: Sequence[int], audio_size: Sequence[int], video_
         raise ValueError(f"audio of {length} samples over {frames} frames at {video_fps:g} fps is {rate:g} Hz, "
                          f"not a whole rate; pass --audio_fps explicitly")
     return int(round(rate))
+
+
+def run_rates(saved: Mapping[str, Any]) -> Tuple[float, int]:
+    """``(video_fps, audio_fps)`` of a run from its saved flags (a run's ``config.json`` ``args``): ``video_fps``
+    (10 when absent) and ``audio_fps``, where 0 or absent means :func:`infer_audio_fps` of the clip sizes."""
+    fps = float(saved.get("video_fps") or 10.0)
+    video_size = number_list(saved.get("video_size"))
+    audio_size = number_list(saved.get("audio_size"))
+    return fps, int(saved.get("audio_fps") or 0) or infer_audio_fps(video_size, audio_size, fps)

@@ -235,15 +235,13 @@ class TrainLoop:
 
     # ------------------------------------------------------------------ checkpoints
     def _load(self, plan: ResumePlan) -> None:
-        if plan.exact:
-            load_model_weights(self.model, plan.model_path, strict=True)
-        else:
+        if not plan.exact:
             state = fine_tuning_state_dict(self.model, load_state_dict_file(plan.model_path), plan.model_path,
                                            log=print if self.is_main else None)
             load_model_weights(self.model, state, strict=True)
-        if not plan.exact:
             self.ema = EMA(self.model, self.cfg.ema_rates)
             return
+        load_model_weights(self.model, plan.model_path, strict=True)
         ckpt = plan.checkpoint
         for rate in self.cfg.ema_rates:
             ema_path = ckpt.ema_path(rate)
