@@ -36,9 +36,9 @@ import torch  # noqa: E402
 
 from mm_diffusion.diffusion import create_gaussian_diffusion  # noqa: E402
 from mm_diffusion.models.configs import create_model, create_sr_model, model_config, sr_config  # noqa: E402
-from mm_diffusion.pipelines.sample_generate import generate_av  # noqa: E402
-from mm_diffusion.pipelines.sample_testing import randomize_  # noqa: E402
-from mm_diffusion.pipelines.sr_stage import SRStage  # noqa: E402
+from mm_diffusion.sampling.generate import generate_av  # noqa: E402
+from mm_diffusion.testing.checkpoints import randomize_  # noqa: E402
+from mm_diffusion.sampling.sr_stage import SRStage  # noqa: E402
 
 
 def _sync(device: torch.device) -> None:

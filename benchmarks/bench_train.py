@@ -36,12 +36,12 @@ def worker(opts) -> None:
     if opts.threads:
         torch.set_num_threads(opts.threads)
     sys.path.insert(0, str(REPO))
-    from mm_diffusion import dist
+    from mm_diffusion.runs import dist
     from mm_diffusion.data import load_data
-    from mm_diffusion.pipelines import flags
-    from mm_diffusion.pipelines.rng import seed_everything
-    from mm_diffusion.pipelines.train_loop import TrainConfig, TrainLoop, resolve_precision
-    from mm_diffusion.pipelines.train_tasks import AVTask
+    from mm_diffusion.cli import flags
+    from mm_diffusion.runs.rng import seed_everything
+    from mm_diffusion.training.loop import TrainConfig, TrainLoop, resolve_precision
+    from mm_diffusion.training.tasks import AVTask
 
     info = dist.setup_dist()
     device = info.device if opts.device != "cpu" else torch.device("cpu")

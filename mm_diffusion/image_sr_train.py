@@ -11,15 +11,15 @@ from __future__ import annotations
 import argparse
 from typing import Optional, Sequence
 
-from . import dist
-from .pipelines import flags
-from .pipelines.rng import seed_everything
-from .pipelines.sr_data import sr_frames
-from .pipelines.train_cli import (
+from .runs import dist
+from .cli import flags
+from .runs.rng import seed_everything
+from .training.sr_data import sr_frames
+from .training.args import (
     check_output_dir, log_run_start, run_cli, train_config_from_args, train_defaults, write_run_config,
 )
-from .pipelines.train_loop import TrainLoop, resolve_resume
-from .pipelines.train_tasks import SRTask
+from .training.loop import TrainLoop, resolve_resume
+from .training.tasks import SRTask
 
 __all__ = ["create_argparser", "main"]
 

@@ -13,14 +13,14 @@ import os
 import warnings
 from typing import Optional, Sequence
 
-from . import dist
-from .pipelines import flags
-from .pipelines.train_cli import (
+from .runs import dist
+from .cli import flags
+from .training.args import (
     check_output_dir, log_run_start, run_cli, train_config_from_args, train_defaults, write_run_config,
 )
-from .pipelines.train_loop import TrainLoop, resolve_resume
-from .pipelines.train_tasks import AVTask
-from .pipelines.rng import seed_everything
+from .training.loop import TrainLoop, resolve_resume
+from .training.tasks import AVTask
+from .runs.rng import seed_everything
 
 __all__ = ["create_argparser", "main"]
 

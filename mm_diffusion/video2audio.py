@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-from .pipelines.sample_runner import cli
-from .pipelines.sample_runner import main as _main
+from .sampling.runner import cli
+from .sampling.runner import main as _main
 
 
 def main(argv: Optional[List[str]] = None) -> dict:

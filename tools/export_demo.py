@@ -26,8 +26,8 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from mm_diffusion.pipelines import flags as F  # noqa: E402
-from mm_diffusion.pipelines.checkpoint import (  # noqa: E402
+from mm_diffusion.cli import flags as F  # noqa: E402
+from mm_diffusion.runs.checkpoint import (  # noqa: E402
     file_sha256, find_latest_checkpoint, list_checkpoint_steps, load_model_weights, load_state_dict_file, save_checkpoint)
 
 MAX_BYTES = 25 * 2 ** 20

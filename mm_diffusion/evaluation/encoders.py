@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..pipelines.checkpoint import file_sha256
+from ..runs.checkpoint import file_sha256
 from .audio_features import fit_length, resample, to_mono
 from .audioclip import ESResNeXtFBSP
 from .i3d import InceptionI3d

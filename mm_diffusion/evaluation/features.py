@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .. import dist
+from ..runs import dist
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from mm_diffusion import evaluate
+from mm_diffusion.evaluation import job as evaluate
 from mm_diffusion.evaluation import features as feat
 
 REPO = Path(__file__).resolve().parents[2]
@@ -300,7 +300,7 @@ def _argv(assets, ref, fake, out, cache="none", sample_num=4, encoder="vggish", 
 
 
 def _run_main(argv):
-    from mm_diffusion import dist
+    from mm_diffusion.runs import dist
 
     dist.cleanup()
     code = evaluate.main(argv)

@@ -1,0 +1,8 @@
+"""Command-line plumbing shared by every job.
+
+    flags       defaults dicts -> argparse flags (original names), ``--config NAME``, flags -> model kwargs,
+                model / diffusion factories
+    flag_help   the ``--help`` text of every flag (``FLAG_HELP``)
+
+Sub-modules are imported on use so that importing one job does not pull in the others.
+"""

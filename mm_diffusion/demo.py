@@ -1,9 +1,0 @@
-"""``python -m mm_diffusion.demo``: the one-command demo (see ``mm_diffusion.pipelines.demo_run`` and docs/demo.md)."""
-from __future__ import annotations
-
-import sys
-
-from .pipelines.demo_run import main
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Generate one batch of AV pairs with the coupled U-Net: unconditionally or given one known modality.
+
+Randomness is keyed by the samples' global indices (:func:`.sample_layout.derive_seed`): the starting noise
+of sample ``k`` (and its class label, for a class-conditional model) depends only on ``(seed, k)``; the
+sampler's own noise and the RS-MMA window offsets come from generators seeded by the batch's indices. The
+same arguments therefore give the same samples, and DDIM / DPM-Solver starting points do not depend on the
+world size.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Sequence
+
+import torch
+
+from ..diffusion import sample
+from .layout import derive_seed, make_generator
+
+__all__ = ["STREAMS", "multimodal_model_fn", "initial_noise", "sample_labels", "generate_av", "DPM_METHODS"]
+
+# Independent random streams derived from (seed, stream, ...).
+STREAMS = dict(noise=1, sr_noise=2, sampler=3, shift=4, label=5, sr_label=6, sr_sampler=7)
+DPM_METHODS = ("dpm_solver", "dpm_solver++")
+
+
+def multimodal_model_fn(model: torch.nn.Module, labels: Optional[torch.Tensor] = None,
+                        shift_generator: Optional[torch.Generator] = None) -> Callable:
+    """Sampler model function over AV pairs for a ``MultimodalUNet``:
+    ``fn({"video": [N, F, C, H, W], "audio": [N, C, L]}, t [N]) -> {"video": ..., "audio": ...}`` (the model's
+    output channels). ``labels: [N]`` for a class-conditional model; ``shift_generator`` (CPU) draws the RS-MMA
+    window offsets."""
+
+    def fn(x: Dict[str, torch.Tensor], t: torch.Tensor) -> Dict[str, torch.Tensor]:
+        video, audio = model(x["video"], x["audio"], t, label=labels, generator=shift_generator)
+        return {"video": video, "audio": audio}
+
+    return fn
+
+
+def initial_noise(indices: Sequence[int], seed: int, video_size: Sequence[int], audio_size: Sequence[int],
+                  device="cpu") -> Dict[str, torch.Tensor]:
+    """Starting noise ``{"video": [n, *video_size], "audio": [n, *audio_size]}``; row ``i`` depends only on
+    ``(seed, indices[i])``."""
+    videos, audios = [], []
+    for k in indices:
+        gen = make_generator(derive_seed(seed, STREAMS["noise"], k), device)
+        videos.append(torch.randn(tuple(video_size), generator=gen, device=device))
+        audios.append(torch.randn(tuple(audio_size), generator=gen, device=device))
+    return {"video": torch.stack(videos), "audio": torch.stack(audios)}
+
+
+def sample_labels(indices: Sequence[int], seed: int, num_classes: int, stream: str = "label", device="cpu") -> torch.Tensor:
+    """One class id per sample (``[n]`` int64), from ``(seed, stream, k)``."""
+    return torch.tensor([derive_seed(seed, STREAMS[stream], k) % int(num_classes) for k in indices],
+                        dtype=torch.long, device=device)
+
+
+@torch.no_grad()
+def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, video_size: Sequence[int],
+                audio_size: Sequence[int], method: str = "dpm_solver", steps: Optional[int] = 20, seed: int = 42,
+                device="cpu", condition: Optional[Dict[str, torch.Tensor]] = None, classifier_scale: float = 0.0,
+                clip_denoised: bool = True, progress: bool = False) -> Dict[str, torch.Tensor]:
+    """Sample AV pairs for the global indices ``indices`` (``n = len(indices)``).
+
+    Args:
+        model: a ``MultimodalUNet`` in eval mode on ``device``.
+        diffusion: its diffusion (respaced by ``--timestep_respacing`` for ddpm / ddim).
+        video_size / audio_size: ``(F, C, H, W)`` / ``(C, L)``.
+        method: ``ddpm``, ``ddim``, ``dpm_solver`` or ``dpm_solver++``; ``steps`` is the DPM-Solver step count
+            (ddpm / ddim walk every step of ``diffusion``).
+        condition: known modality for zero-shot generation, ``{"audio": [n, C, L]}`` (audio-to-video) or
+            ``{"video": [n, F, C, H, W]}`` (video-to-audio); returned unchanged. ``classifier_scale``: 0 =
+            replacement, > 0 = plus gradient guidance.
+    Returns: ``{"video": [n, F, C, H, W], "audio": [n, C, L]}`` float32 on ``device``, values in [-1, 1].
+    """
+    if not indices:
+        raise ValueError("generate_av needs at least one sample index")
+    method = method.replace("-", "_")
+    noise = initial_noise(indices, seed, video_size, audio_size, device)
+    first, count = int(indices[0]), len(indices)
+    sampler_gen = make_generator(derive_seed(seed, STREAMS["sampler"], first, count), device)
+    shift_gen = make_generator(derive_seed(seed, STREAMS["shift"], first, count), "cpu")
+    num_classes = getattr(model, "num_classes", None)
+    labels = sample_labels(indices, seed, num_classes, device=device) if num_classes is not None else None
+    if condition is not None:
+        condition = {k: v.to(device=device, dtype=torch.float32) for k, v in condition.items()}
+    kwargs = dict(steps=steps) if method in DPM_METHODS else {}
+    return sample(multimodal_model_fn(model, labels, shift_gen), noise, diffusion=diffusion, method=method,
+                  condition=condition, classifier_scale=float(classifier_scale), generator=sampler_gen,
+                  clip_denoised=clip_denoised, progress=progress, **kwargs)

@@ -1,0 +1,218 @@
+"""The sampling jobs end to end: checkpoints -> models -> batches -> files, across ranks, resumable.
+
+:func:`run` is what ``python -m mm_diffusion.sample`` / ``.audio2video`` / ``.video2audio`` call. Per checkpoint
+it counts the complete samples already on disk (rank 0, broadcast), shares the missing indices round-robin
+between the ranks, generates them batch by batch (and super-resolves their frames when an SR model is given)
+and writes them (see :mod:`.sample_layout`). No collective runs inside the batch loop, so ranks with unequal
+shares never wait on each other until the final barrier.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+from tqdm.auto import tqdm
+
+from ..runs import dist
+from ..cli import flags as F
+from ..runs.checkpoint import load_model_weights
+from .conditional import ConditionSource, generate_conditional, known_modality
+from ..runs.locate import default_model_path, default_sr_model_path, model_name, resolve_model_paths
+from .args import checkpoint_args, finalize_args, parse_sample_args
+from .generate import generate_av
+from .layout import OutputLayout, conditional_products, plan_batches, sampler_prefix, unconditional_products
+from .writer import write_conditional, write_unconditional
+from .sr_stage import SRStage, load_sr_noise
+
+__all__ = ["run", "main", "load_multimodal", "load_sr", "SampleLogger"]
+
+
+class SampleLogger:
+    """Prints on rank 0 (flushed) and appends the same lines to ``<output_dir>/log.txt``."""
+
+    def __init__(self, output_dir: str):
+        self.path = os.path.join(output_dir, "log.txt")
+        self.main = dist.is_main_process()
+        if self.main:
+            os.makedirs(output_dir, exist_ok=True)
+
+    def __call__(self, message: str) -> None:
+        if not self.main:
+            return
+        print(message, flush=True)
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(time.strftime("%Y-%m-%d %H:%M:%S ") + message + "\n")
+
+
+def _model_key(args: argparse.Namespace) -> tuple:
+    kwargs = F.model_kwargs_from_args(args)
+    diff = F.diffusion_kwargs_from_args(args)
+    return repr(sorted(kwargs.items())), repr(sorted(diff.items()))
+
+
+def load_multimodal(args: argparse.Namespace, checkpoint: str, device: torch.device, log: Callable[[str], None]):
+    """``(model, diffusion)`` built from ``args`` with ``checkpoint``'s weights, in eval mode on ``device``.
+
+    ``--is_strict True``: a mismatching file raises ``ValueError`` listing missing / unexpected / mis-shaped keys;
+    ``False``: loads what fits and logs every skipped key."""
+    model, diffusion = F.create_model_and_diffusion(args)
+    report = load_model_weights(model, checkpoint, strict=F.str2bool(args.is_strict), log=log)
+    log(f"loaded {len(report.loaded)} tensors from {checkpoint}")
+    return model.to(device).eval(), diffusion
+
+
+def load_sr(args: argparse.Namespace, checkpoint: str, device: torch.device, log: Callable[[str], None]):
+    """``(sr_model, sr_diffusion)`` from the ``sr_`` flags (completed by the SR run's saved flags) and ``checkpoint``."""
+    sr_args = checkpoint_args(args, checkpoint, sr=True)
+    model, diffusion = F.create_sr_model_and_diffusion(sr_args)
+    report = load_model_weights(model, checkpoint, strict=F.str2bool(args.is_strict), log=log)
+    log(f"loaded {len(report.loaded)} SR tensors from {checkpoint}")
+    return model.to(device).eval(), diffusion
+
+
+class _LazySR:
+    """The SR stage of a job, its model loaded on first use (``--sr_model_path`` empty: disabled)."""
+
+    def __init__(self, args, device, log):
+        self.path = getattr(args, "sr_model_path", "") or ""
+        if self.path == "auto":
+            self.path = default_sr_model_path(args.search_dir) or ""
+            log(f"--sr_model_path auto: {self.path or 'no SR checkpoint found, skipping super-resolution'}")
+        if self.path and not os.path.isfile(self.path):
+            raise FileNotFoundError(f"--sr_model_path {self.path!r} does not exist (leave it empty to skip the "
+                                    f"super-resolution stage)")
+        self.device, self.log, self.stage = device, log, None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.path)
+
+    def __call__(self, args, video: torch.Tensor, indices: List[int]) -> torch.Tensor:
+        if self.stage is None:
+            model, diffusion = load_sr(args, self.path, self.device, self.log)
+            shared = None
+            if args.load_noise:
+                shared = load_sr_noise(args.load_noise, args.video_size[1], int(model.image_size))
+            self.stage = SRStage(model, diffusion, large_size=int(model.image_size), method=args.sr_sample_fn,
+                                 steps=int(args.sr_steps), seed=int(args.seed), shared_noise=shared,
+                                 frame_batch=int(args.sr_batch_size), clip_denoised=F.str2bool(args.clip_denoised),
+                                 device=self.device)
+        return self.stage(video, indices)
+
+
+def _checkpoints(args, log) -> List[str]:
+    spec = args.multimodal_model_path
+    if not spec:
+        path = default_model_path(args.search_dir)
+        log(f"no --multimodal_model_path given: sampling from {path}")
+        return [path]
+    return resolve_model_paths(spec, int(args.skip_steps))
+
+
+def run(args: argparse.Namespace) -> Dict[str, Any]:
+    """Run a parsed sampling job (``args.job`` in ``sample``, ``audio2video``, ``video2audio``).
+
+    Returns ``{"models": {checkpoint: {"root", "existing", "made", "seconds"}}, "output_dir"}`` (this rank's
+    counts for ``made``)."""
+    info = dist.setup_dist(args.devices)
+    device = info.device
+    if not args.output_dir:
+        args.output_dir = os.path.join("samples", args.job)
+    log = SampleLogger(args.output_dir)
+    checkpoints = _checkpoints(args, log)
+    log(f"{args.job}: {len(checkpoints)} checkpoint(s), {args.all_save_num} samples each, {info.world_size} "
+        f"rank(s) on {device}, sampler {args.sample_fn}")
+    conditional = args.job != "sample"
+    summary: Dict[str, Any] = {"models": {}, "output_dir": args.output_dir}
+    source, source_key = None, None
+    sr = _LazySR(args, device, log)
+    current_key, model, diffusion = None, None, None
+    for ckpt in checkpoints:
+        margs = finalize_args(checkpoint_args(args, ckpt))
+        frames = margs.video_size[0]
+        with_sr = sr.enabled
+        products = (conditional_products if conditional else unconditional_products)(frames, margs.save_type, with_sr)
+        layout = OutputLayout(os.path.join(args.output_dir, model_name(ckpt)), sampler_prefix(margs.sample_fn), products)
+        missing = dist.broadcast_object(layout.missing(int(margs.all_save_num)) if info.is_main else None)
+        existing = int(margs.all_save_num) - len(missing)
+        log(f"{ckpt}: {existing} of {margs.all_save_num} samples already in {layout.root}; making {len(missing)}")
+        stats = {"root": layout.root, "existing": existing, "made": 0, "seconds": 0.0}
+        summary["models"][ckpt] = stats
+        if not missing:
+            continue
+        key = _model_key(margs) + (ckpt,)
+        if key != current_key:
+            model, diffusion = load_multimodal(margs, ckpt, device, log)
+            current_key = key
+        if conditional and source_key != (margs.ref_path, tuple(margs.video_size), tuple(margs.audio_size)):
+            source_key = (margs.ref_path, tuple(margs.video_size), tuple(margs.audio_size))
+            source = ConditionSource(margs.ref_path, margs.video_size, margs.audio_size, margs.video_fps,
+                                     margs.audio_fps, progress=F.str2bool(margs.progress))
+        layout.make_dirs()
+        batches = plan_batches(missing, int(margs.batch_size), info.rank, info.world_size)
+        start = time.time()
+        show = F.str2bool(margs.progress) and info.is_main
+        bar = tqdm(total=sum(len(b) for b in batches), desc=f"samples (rank {info.rank})", disable=not show,
+                   unit="sample", dynamic_ncols=True)
+        for indices in batches:
+            _one_batch(margs, model, diffusion, sr, source, layout, indices, device, show)
+            stats["made"] += len(indices)
+            bar.update(len(indices))
+        bar.close()
+        dist.barrier()
+        stats["seconds"] = time.time() - start
+        made_total = len(missing)
+        log(f"{ckpt}: wrote {made_total} samples to {layout.root} in {stats['seconds']:.1f} s "
+            f"({stats['seconds'] * info.world_size / max(made_total, 1):.2f} s per sample per rank)")
+    log("sampling complete")
+    return summary
+
+
+def _one_batch(args, model, diffusion, sr, source, layout, indices, device, progress) -> None:
+    seed = int(args.seed)
+    common = dict(method=args.sample_fn, steps=int(args.steps), seed=seed, device=device,
+                  clip_denoised=F.str2bool(args.clip_denoised), progress=progress)
+    if source is None:
+        av = generate_av(model, diffusion, indices, video_size=args.video_size, audio_size=args.audio_size, **common)
+        reference = None
+    else:
+        reference = source.batch(indices)
+        av = generate_conditional(model, diffusion, {k: v.to(device) for k, v in reference.items()}, indices,
+                                  mode=args.job, classifier_scale=float(args.classifier_scale), **common)
+    sr_video = sr(args, av["video"], indices) if sr.enabled else None
+    for i, k in enumerate(indices):
+        extra = dict(video_fps=float(args.video_fps), audio_fps=int(args.audio_fps),
+                     sr_video=None if sr_video is None else sr_video[i])
+        if reference is None:
+            write_unconditional(layout, k, av["video"][i], av["audio"][i], **extra)
+        else:
+            write_conditional(layout, k, reference["video"][i], reference["audio"][i], av["video"][i], av["audio"][i],
+                              **extra)
+
+
+def main(job: str, argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    """Parse ``argv`` for ``job`` and run it; returns :func:`run`'s summary."""
+    args = parse_sample_args(job, argv)
+    if job != "sample":
+        known_modality(job)
+    had_group = torch.distributed.is_available() and torch.distributed.is_initialized()
+    try:
+        return run(args)
+    finally:
+        if not had_group and not dist.is_distributed():
+            dist.cleanup()  # a single-process call leaves no global set-up behind
+
+
+def cli(job: str) -> None:
+    """Entry point: :func:`main` with clear one-line errors for bad input (exit status 2)."""
+    try:
+        main(job)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        dist.cleanup()
