@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from mm_diffusion.evaluation import encoders as enc
+from mm_diffusion.testing import encoders as fakes
 
 
 def _sync(device: torch.device) -> None:
@@ -73,17 +74,17 @@ def main() -> None:
         tmp = Path(tmp)
         for name in names:
             if name == "i3d":
-                encoder = enc.load_video_encoder(enc.make_random_i3d_file(tmp / "i3d.pt"), device=device,
+                encoder = enc.load_video_encoder(fakes.make_random_i3d_file(tmp / "i3d.pt"), device=device,
                                                  resize_to=args.resize_to)
                 make = lambda: torch.rand(b, 16, 3, args.video_hw, args.video_hw, device=device) * 2 - 1  # noqa: E731
                 call = encoder
                 what = f"16x{args.video_hw}x{args.video_hw} -> 16x{args.resize_to}x{args.resize_to}, 400 logits"
             else:
                 if name == "audioclip":
-                    path = enc.make_random_audioclip_file(tmp / "ac.pt")
+                    path = fakes.make_random_audioclip_file(tmp / "ac.pt")
                     what = "1.6 s @16 kHz -> 44.1 kHz, 1024-d"
                 else:
-                    path = enc.make_random_vggish_file(tmp / "vggish.pth")
+                    path = fakes.make_random_vggish_file(tmp / "vggish.pth")
                     what = "1.6 s @16 kHz, first 0.96-s example, 128-d"
                 encoder = enc.load_audio_encoder(name, path, device=device)
                 make = lambda: torch.rand(b, 1, 25600) * 2 - 1  # noqa: E731  (the dataset yields CPU audio)

@@ -73,7 +73,6 @@ def evaluate_defaults() -> Dict[str, Any]:
         kvd_subsets=0,
         kvd_subset_size=1000,
         fad_scale=None,
-        resize_to=None,
         no_progress=False,
     )
 
@@ -114,7 +113,6 @@ FLAG_HELP = {
     "kvd_subset_size": "clips per KVD subset when --kvd_subsets > 0",
     "fad_scale": "factor applied to the audio Fréchet distance (default: the encoder's, 1e4 AudioCLIP, "
                  "1 VGGish)",
-    "resize_to": "testing only: I3D input side instead of 224 (numbers are then not comparable)",
     "no_progress": "hide the progress bars",
 }
 
@@ -138,7 +136,7 @@ def create_argparser() -> argparse.ArgumentParser:
     )
     types = {
         "sample_num": int, "batch_size": int, "video_fps": int, "audio_fps": int, "frame_stride": int,
-        "num_workers": int, "kvd_subsets": int, "kvd_subset_size": int, "fad_scale": float, "resize_to": int,
+        "num_workers": int, "kvd_subsets": int, "kvd_subset_size": int, "fad_scale": float,
     }
     for name, default in evaluate_defaults().items():
         flag = f"--{name}"
@@ -228,10 +226,7 @@ def load_encoders(args: argparse.Namespace, device):
     """(video_encoder, audio_encoder or None), built by the networks' loaders, in eval mode."""
     from .encoders import load_audio_encoder, load_video_encoder
 
-    kwargs = {"features": args.video_features, "device": device}
-    if args.resize_to:
-        kwargs["resize_to"] = args.resize_to
-    video_encoder = load_video_encoder(args.i3d_path, **kwargs)
+    video_encoder = load_video_encoder(args.i3d_path, features=args.video_features, device=device)
     audio_encoder = None
     if args.audio_encoder != "none":
         audio_encoder = load_audio_encoder(args.audio_encoder, args.audio_encoder_path, device=device,

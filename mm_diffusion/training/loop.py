@@ -60,9 +60,6 @@ def fine_tuning_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], sou
 
 __all__ = ["TrainConfig", "TrainLoop", "NonFiniteLossError", "resolve_precision", "resolve_resume", "ResumePlan"]
 
-FAULT_ENV = "MM_DIFFUSION_FAULT"  # test hook: "exit_after:<file name>" / "exit_during:<file name>"
-
-
 class NonFiniteLossError(RuntimeError):
     """Raised after ``max_nonfinite`` consecutive steps with a non-finite loss or gradient."""
 
@@ -286,9 +283,9 @@ class TrainLoop:
         paths = checkpoint_paths(self.cfg.output_dir, self.step, self.cfg.ema_rates)
         if self.is_main:
             for rate in self.cfg.ema_rates:
-                self._write(self.ema.state_dict(rate), paths.ema[rate])
-            self._write(self.model.state_dict(), paths.model)
-            self._write({
+                save_checkpoint(self.ema.state_dict(rate), paths.ema[rate])
+            save_checkpoint(self.model.state_dict(), paths.model)
+            save_checkpoint({
                 "step": self.step,
                 "optimizer": self.opt.state_dict(),
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
@@ -304,17 +301,6 @@ class TrainLoop:
             self.log.log(f"saved checkpoint step {self.step} -> {paths.model}")
         dist.barrier()
         return paths
-
-    def _write(self, obj: Any, path: str) -> None:
-        fault = os.environ.get(FAULT_ENV, "")
-        name = os.path.basename(path)
-        if fault == f"exit_during:{name}":  # test hook: die with a half-written temporary file
-            with open(os.path.join(os.path.dirname(path), f".{name}.crash.tmp"), "wb") as handle:
-                handle.write(b"PK\x03\x04 partial")
-            os._exit(17)
-        save_checkpoint(obj, path)
-        if fault == f"exit_after:{name}":
-            os._exit(17)
 
     # ------------------------------------------------------------------ one step
     def lr_at(self, step: int) -> float:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from mm_diffusion.evaluation import encoders as enc
+from mm_diffusion.testing import encoders as fakes
 from mm_diffusion.evaluation.audio_features import periodic_blackman_harris
 from mm_diffusion.evaluation.audioclip import ESResNeXtFBSP, LinearFBSP
 
@@ -24,7 +25,7 @@ def read_tsv(path):
 
 @pytest.fixture(scope="module")
 def ac_file(tmp_path_factory):
-    return enc.make_random_audioclip_file(tmp_path_factory.mktemp("ac") / "AudioCLIP-Full-Training.pt", seed=0)
+    return fakes.make_random_audioclip_file(tmp_path_factory.mktemp("ac") / "AudioCLIP-Full-Training.pt", seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,8 @@ import torch
 from mm_diffusion.evaluation import job as evaluate
 from mm_diffusion.evaluation import features as feat
 
+from .small_i3d import python_shim, small_i3d
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -272,7 +274,7 @@ def _write_folder(root, n, kind, seed, frames=16, size=32, rate=16000):
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
-    from mm_diffusion.evaluation.encoders import make_random_i3d_file, make_random_vggish_file
+    from mm_diffusion.testing.encoders import make_random_i3d_file, make_random_vggish_file
 
     from mm_diffusion.data.synthetic import write_dataset
 
@@ -294,7 +296,7 @@ def _argv(assets, ref, fake, out, cache="none", sample_num=4, encoder="vggish", 
         "--ref_dir", str(ref), "--fake_dir", str(fake), "--output_dir", str(out),
         "--sample_num", str(sample_num), "--batch_size", "2", "--i3d_path", assets["i3d"],
         "--audio_encoder", encoder, "--audio_encoder_path", str(audio_path or assets["vggish"]),
-        "--cache_dir", str(cache), "--video_size", "16,3,32,32", "--resize_to", "32",
+        "--cache_dir", str(cache), "--video_size", "16,3,32,32",
         "--num_workers", "0", "--no_progress", *extra,
     ]
 
@@ -303,7 +305,8 @@ def _run_main(argv):
     from mm_diffusion.runs import dist
 
     dist.cleanup()
-    code = evaluate.main(argv)
+    with small_i3d():
+        code = evaluate.main(argv)
     assert not torch.distributed.is_initialized()
     return code
 
@@ -353,7 +356,7 @@ def test_two_ranks_give_the_same_numbers_as_one(assets, single_rank_runs, tmp_pa
     torchrun = shutil.which("torchrun")
     launcher = [torchrun] if torchrun else [sys.executable, "-m", "torch.distributed.run"]
     out = tmp_path / "two"
-    cmd = launcher + ["--standalone", "--nproc_per_node", "2", "-m", "mm_diffusion.evaluate",
+    cmd = launcher + ["--standalone", "--nproc_per_node", "2", "-m", "tests.evaluation.small_i3d",
                       *_argv(assets, assets["ref"], assets["noise"], out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -367,7 +370,7 @@ def test_two_ranks_give_the_same_numbers_as_one(assets, single_rank_runs, tmp_pa
 
 @pytest.mark.slow
 def test_audioclip_fad_scale_and_allow_fewer(assets, tmp_path, capsys):
-    from mm_diffusion.evaluation.encoders import make_random_audioclip_file
+    from mm_diffusion.testing.encoders import make_random_audioclip_file
 
     ref = _write_folder(tmp_path / "ref2", 2, "smooth", 2)
     fake = _write_folder(tmp_path / "fake3", 3, "noise", 3)
@@ -446,8 +449,9 @@ def test_multimodal_eval_script(assets, single_rank_runs, tmp_path):
                OUTPUT_DIR=str(tmp_path / "out"), I3D_PATH=assets["i3d"], AUDIO_ENCODER="vggish",
                AUDIO_ENCODER_PATH=assets["vggish"], CACHE_DIR="none", SAMPLE_NUM="4", NUM_GPUS="1",
                LAUNCHER="mpiexec")
+    env["PATH"] = python_shim(tmp_path / "bin") + os.pathsep + env["PATH"]  # python -m mm_diffusion.evaluate: I3D at 32 px
     script = str(REPO / "ssh_scripts" / "multimodal_eval.sh")
-    extra = ["--video_size", "16,3,32,32", "--resize_to", "32", "--num_workers", "0", "--no_progress"]
+    extra = ["--video_size", "16,3,32,32", "--num_workers", "0", "--no_progress"]
     proc = subprocess.run(["bash", script, *extra], env=env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads((tmp_path / "out" / "metrics.json").read_text())

@@ -5,15 +5,16 @@ import pytest
 import torch
 
 from mm_diffusion.evaluation import encoders as enc
+from mm_diffusion.testing import encoders as fakes
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     root = tmp_path_factory.mktemp("enc")
     return {
-        "i3d": enc.make_random_i3d_file(root / "i3d" / "i3d_pretrained_400.pt", seed=0),
-        "i3d_other": enc.make_random_i3d_file(root / "other" / "i3d_pretrained_400.pt", seed=1),
-        "audioclip": enc.make_random_audioclip_file(root / "ac" / "AudioCLIP-Full-Training.pt", seed=0),
+        "i3d": fakes.make_random_i3d_file(root / "i3d" / "i3d_pretrained_400.pt", seed=0),
+        "i3d_other": fakes.make_random_i3d_file(root / "other" / "i3d_pretrained_400.pt", seed=1),
+        "audioclip": fakes.make_random_audioclip_file(root / "ac" / "AudioCLIP-Full-Training.pt", seed=0),
     }
 
 
@@ -91,7 +92,7 @@ def test_helper_files_use_published_layouts(files, tmp_path):
     ac = torch.load(files["audioclip"], weights_only=True)
     assert sum(k.startswith("audio.") for k in ac) == 370
     assert {"logit_scale", "logit_scale_ai", "logit_scale_at"} <= set(ac)
-    ts = enc.make_torchscript_i3d_file(tmp_path / "i3d_torchscript.pt")
+    ts = fakes.make_torchscript_i3d_file(tmp_path / "i3d_torchscript.pt")
     assert enc._is_torchscript(ts)
     # writes are atomic: no temporary files left behind
     assert sorted(p.name for p in tmp_path.iterdir()) == ["i3d_torchscript.pt"]

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from mm_diffusion.evaluation import encoders as enc
+from mm_diffusion.testing import encoders as fakes
 from mm_diffusion.evaluation.i3d import InceptionI3d, MaxPool3dSame, Unit3D
 
 SMALL = 32  # I3D input side used by the tests (the published one is 224)
@@ -44,7 +45,7 @@ def reference_mode(module):
 
 @pytest.fixture(scope="module")
 def i3d_file(tmp_path_factory):
-    return enc.make_random_i3d_file(tmp_path_factory.mktemp("i3d") / "i3d_pretrained_400.pt", seed=3)
+    return fakes.make_random_i3d_file(tmp_path_factory.mktemp("i3d") / "i3d_pretrained_400.pt", seed=3)
 
 
 def test_state_dict_matches_published_tsv(fixtures_dir):
@@ -177,7 +178,7 @@ def test_bad_video_input(i3d_file):
 
 
 def test_torchscript_detector_file_loads(tmp_path, i3d_file):
-    ts_file = enc.make_torchscript_i3d_file(tmp_path / "i3d_torchscript.pt", seed=3)
+    ts_file = fakes.make_torchscript_i3d_file(tmp_path / "i3d_torchscript.pt", seed=3)
     assert enc._is_torchscript(ts_file) and not enc._is_torchscript(i3d_file)
     scripted = enc.load_video_encoder(ts_file, resize_to=SMALL)
     plain = enc.load_video_encoder(i3d_file, resize_to=SMALL)

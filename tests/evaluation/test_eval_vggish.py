@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from mm_diffusion.evaluation import encoders as enc
+from mm_diffusion.testing import encoders as fakes
 from mm_diffusion.evaluation.audio_features import log_mel_spectrogram, mel_filterbank, resample
 from mm_diffusion.evaluation.vggish import VGGish, waveform_to_examples
 
@@ -23,7 +24,7 @@ def read_tsv(path):
 @pytest.fixture(scope="module")
 def vggish_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("vggish")
-    weights = enc.make_random_vggish_file(folder / "vggish-10086976.pth",
+    weights = fakes.make_random_vggish_file(folder / "vggish-10086976.pth",
                                           pca_path=folder / "vggish_pca_params-970ea276.pth", seed=0)
     return weights, folder / "vggish_pca_params-970ea276.pth"
 

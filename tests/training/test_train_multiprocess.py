@@ -16,7 +16,7 @@ from mm_diffusion.runs.checkpoint import find_latest_checkpoint, load_checkpoint
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "PMI_RANK", "PMI_SIZE",
                "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALRANKID",
-               "OMPI_COMM_WORLD_LOCAL_RANK", "MV2_COMM_WORLD_RANK", "MM_DIFFUSION_FAULT")
+               "OMPI_COMM_WORLD_LOCAL_RANK", "MV2_COMM_WORLD_RANK")
 TRAIN = ["--config", "tiny", "--synthetic_num", "8", "--progress", "False", "--log_interval", "1"]
 
 # Records which rank wrote which checkpoint file and keeps each rank's final weights.
@@ -37,6 +37,26 @@ WORKER = textwrap.dedent(
             json.dump({"step": step, "writes": writes, "world": self.world}, f)
         return step
     train_loop.save_checkpoint, train_loop.TrainLoop.run = save, run
+    from mm_diffusion import train
+    train.main(sys.argv[1:])
+    """
+)
+
+# Trains, but dies (exit code 17) in the middle of writing the checkpoint file named by $CRASH_DURING,
+# leaving a half-written temporary file beside it as a killed process would.
+CRASHER = textwrap.dedent(
+    """
+    import os, sys
+    from mm_diffusion.training import loop as train_loop
+    real_save = train_loop.save_checkpoint
+    def save(obj, path):
+        name = os.path.basename(path)
+        if name == os.environ["CRASH_DURING"]:
+            with open(os.path.join(os.path.dirname(path), f".{name}.crash.tmp"), "wb") as handle:
+                handle.write(b"PK\\x03\\x04 partial")
+            os._exit(17)
+        return real_save(obj, path)
+    train_loop.save_checkpoint = save
     from mm_diffusion import train
     train.main(sys.argv[1:])
     """
@@ -71,7 +91,8 @@ def test_kill_during_checkpoint_write_then_exact_resume(tmp_path):
     done = _train(ref, *flags)
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "run"
-    killed = _train(run, *flags, MM_DIFFUSION_FAULT="exit_during:opt000004.pt")
+    killed = _run([sys.executable, "-c", CRASHER, *TRAIN, "--output_dir", str(run), *flags],
+                  CRASH_DURING="opt000004.pt")
     assert killed.returncode == 17, killed.stderr[-3000:]
     # the step-4 checkpoint is torn (model and EMA files written, optimizer file not): step 2 is the latest
     assert (run / "model000004.pt").exists() and not (run / "opt000004.pt").exists()
