@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from . import media
 from .media import atomic_path
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: probes carry rotation, audio span and priming, truncation warnings; classes
 INDEX_NAME = ".mm_diffusion_index.json"
 
 
@@ -42,8 +42,21 @@ class IndexStats:
     files: int = 0
     probed: int = 0
     cached: int = 0
-    failed: List[Tuple[str, str]] = field(default_factory=list)
+    failed: List[Tuple[str, str]] = field(default_factory=list)  # (path relative to the data dir, reason)
+    warnings: List[Tuple[str, str]] = field(default_factory=list)  # indexed in part: (relative path, why)
+    classes: List[str] = field(default_factory=list)  # sorted top-level sub-folder names
     cache_path: Optional[str] = None
+
+
+def class_name(relpath: str) -> Optional[str]:
+    """The class of a file: its top-level folder under the data dir (``None`` for a file directly in it)."""
+    parts = os.path.normpath(relpath).split(os.sep)
+    return parts[0] if len(parts) > 1 else None
+
+
+def class_names(relpaths) -> List[str]:
+    """Sorted top-level folder names of ``relpaths``: class id ``i`` is ``class_names(...)[i]``."""
+    return sorted({c for c in (class_name(r) for r in relpaths) if c is not None})
 
 
 def _user_cache_dir() -> str:
@@ -78,7 +91,8 @@ def _load_cache(candidates: List[str], data_dir: str) -> Dict[str, dict]:
 
 
 def _save_cache(candidates: List[str], data_dir: str, files: Dict[str, dict]) -> Optional[str]:
-    doc = {"version": INDEX_VERSION, "data_dir": os.path.abspath(data_dir), "files": files}
+    doc = {"version": INDEX_VERSION, "data_dir": os.path.abspath(data_dir), "files": files,
+           "classes": class_names(files)}
     for path in candidates:
         try:
             with atomic_path(path) as tmp:
@@ -95,7 +109,8 @@ def build_file_index(data_dir: str, cache_dir: Optional[str] = None, progress: b
     """Probe every video file under ``data_dir`` (reusing the cache) and return entries in sorted order.
 
     ``probe_fn(path) -> dict`` defaults to ``media.probe_video``; a ``ValueError``/``OSError`` from it
-    marks the file as failed with that reason.
+    marks the file as failed with that reason (``stats.failed``; a probe's ``"warning"`` goes to
+    ``stats.warnings``). ``stats.classes`` (also saved in the index) are the sorted top-level folder names.
     """
     probe_fn = probe_fn or media.probe_video
     paths = media.list_video_files(data_dir)
@@ -128,8 +143,11 @@ def build_file_index(data_dir: str, cache_dir: Optional[str] = None, progress: b
         rec = files[rel]
         entry = FileEntry(path=path, relpath=rel, probe=rec.get("probe"), error=rec.get("error"))
         if entry.error:
-            stats.failed.append((path, entry.error))
+            stats.failed.append((rel, entry.error))
+        elif entry.probe.get("warning"):
+            stats.warnings.append((rel, entry.probe["warning"]))
         entries.append(entry)
+    stats.classes = class_names(files)
     if stats.probed or set(cached) != set(files):
         stats.cache_path = _save_cache(candidates, data_dir, files)
     else:

@@ -17,11 +17,25 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from . import media
-from .clip_index import build_file_index, clip_starts, frames_available
+from .clip_index import build_file_index, class_name, clip_starts, frames_available
 from .sampler import ResumableSampler
 from .transforms import check_sizes, fit_length, frames_to_tensor, resize_and_pad
 
 __all__ = ["ClipDataset", "ResumableSampler", "load_data", "BatchStream", "collate_av"]
+
+
+# Audio may miss this much of a clip's window (seconds, at either end) before the clip counts as short.
+SHORT_AUDIO_SLACK = 0.05
+
+
+def audio_covers(probe: dict, start: float, duration: float) -> bool:
+    """Whether the file's audio spans ``[start, start + duration]`` (seconds after the first video frame),
+    within ``SHORT_AUDIO_SLACK``. Probes without an audio span (old indexes) count as covered."""
+    if probe.get("audio_end") is None:
+        return True
+    t0 = probe["video_start"] + start
+    return (probe["audio_start"] <= t0 + SHORT_AUDIO_SLACK
+            and probe["audio_end"] >= t0 + duration - SHORT_AUDIO_SLACK)
 
 
 def _flip_bit(*keys: int) -> bool:
@@ -48,8 +62,15 @@ class ClipDataset(Dataset):
         allow_missing_audio: use silence for files without an audio track (default: skip them, with
             a warning).
         progress: tqdm bar while indexing.
+        drop_short_audio: drop clips whose audio does not cover the clip (audio ending early or starting
+            late by more than ``SHORT_AUDIO_SLACK`` s); default: keep them, zero-padded. Either way they
+            are counted in ``report["short_audio_clips"]`` and warned about once per file.
+        class_cond: items get ``"label"``: the id of the file's top-level folder among the sorted folder
+            names (``self.classes``); files directly in ``data_dir`` are then an error.
 
-    Files that fail to decode are reported once (path and reason) and excluded. Raises
+    Files that fail to decode are reported once (path relative to ``data_dir`` and reason: empty file,
+    not a media file, truncated ...) and excluded; truncated files whose index survives are indexed up to
+    where their data ends, with one warning. ``self.report`` lists all of it. Raises
     ``FileNotFoundError`` if ``data_dir`` is missing and ``ValueError`` if no usable clip is found.
     """
 
@@ -60,7 +81,7 @@ class ClipDataset(Dataset):
                  frame_stride: Optional[int] = None, random_flip: bool = False,
                  deterministic: bool = False, rank: int = 0, world_size: int = 1,
                  cache_dir: Optional[str] = None, allow_missing_audio: bool = False,
-                 progress: bool = True, seed: int = 0):
+                 progress: bool = True, seed: int = 0, drop_short_audio: bool = False, class_cond: bool = False):
         self.video_size, self.audio_size = check_sizes(video_size, audio_size)
         if video_fps <= 0 or int(audio_fps) <= 0:
             raise ValueError(f"video_fps and audio_fps must be > 0, got {video_fps}, {audio_fps}")
@@ -76,27 +97,17 @@ class ClipDataset(Dataset):
         self.rank, self.world_size = int(rank), int(world_size)
         self.allow_missing_audio = bool(allow_missing_audio)
         self.seed = int(seed)
+        self.drop_short_audio = bool(drop_short_audio)
+        self.class_cond = bool(class_cond)
         self.epoch = 0
         self._bad_files: Dict[str, str] = {}
 
         entries, self.index_stats = build_file_index(self.data_dir, cache_dir, progress)
-        self.files = []  # usable files: (path, probe)
-        skipped_audio, too_short = [], []
-        for entry in entries:
-            if entry.error:
-                continue
-            if not entry.probe["has_audio"] and not self.allow_missing_audio:
-                skipped_audio.append(entry.path)
-                continue
-            if frames_available(entry.probe, self.video_fps) < self.num_frames:
-                too_short.append(entry.path)
-                continue
-            self.files.append((entry.path, entry.probe))
+        self.classes: List[str] = list(self.index_stats.classes) if self.class_cond else []
+        skipped_audio, too_short = self._select_files(entries)
+        all_clips = self._build_clips()
+        self.report = self._make_report(skipped_audio, too_short)
         self._report(skipped_audio)
-        all_clips: List[Tuple[int, int]] = []
-        for file_idx, (_, probe) in enumerate(self.files):
-            for start in clip_starts(probe, self.num_frames, self.video_fps, self.frame_stride):
-                all_clips.append((file_idx, start))
         if not all_clips:
             raise ValueError(self._empty_message(len(entries), skipped_audio, too_short))
         self.num_clips_total = len(all_clips)
@@ -105,16 +116,80 @@ class ClipDataset(Dataset):
             raise ValueError(f"rank {self.rank} of {self.world_size} gets no clip: {self.data_dir!r} has only "
                              f"{len(all_clips)} clips; use fewer ranks or more data")
 
+    # ---- index -> files -> clips ---------------------------------------------------------------------
+    def _select_files(self, entries) -> Tuple[List[str], List[str]]:
+        """Fill ``self.files`` (path, probe) and ``self.file_labels`` (class id or None) with the usable
+        entries; returns the relative paths
+        skipped for having no audio track and for being shorter than one clip."""
+        self.files, self.file_labels = [], []
+        skipped_audio, too_short, unlabelled = [], [], []
+        for entry in entries:
+            if entry.error:
+                continue
+            if not entry.probe["has_audio"] and not self.allow_missing_audio:
+                skipped_audio.append(entry.relpath)
+                continue
+            if frames_available(entry.probe, self.video_fps) < self.num_frames:
+                too_short.append(entry.relpath)
+                continue
+            label = None
+            if self.class_cond:
+                name = class_name(entry.relpath)
+                if name is None:
+                    unlabelled.append(entry.relpath)
+                    continue
+                label = self.classes.index(name)
+            self.files.append((entry.path, entry.probe))
+            self.file_labels.append(label)
+        if unlabelled:
+            raise ValueError(f"class_cond: {len(unlabelled)} file(s) lie directly in {self.data_dir!r}, outside a "
+                             f"class folder (labels come from the top-level sub-folders): {', '.join(unlabelled[:5])}")
+        return skipped_audio, too_short
+
+    def _build_clips(self) -> List[Tuple[int, int]]:
+        """``(file index, start frame)`` of every clip; counts (and with ``drop_short_audio`` drops) the
+        clips whose audio does not cover them (``self.short_audio``: relative path -> clip count)."""
+        clips: List[Tuple[int, int]] = []
+        self.short_audio: Dict[str, int] = {}
+        self.short_audio_dropped = 0
+        for file_idx, (path, probe) in enumerate(self.files):
+            for start in clip_starts(probe, self.num_frames, self.video_fps, self.frame_stride):
+                if probe["has_audio"] and not audio_covers(probe, start / self.video_fps,
+                                                           self.num_frames / self.video_fps):
+                    rel = os.path.relpath(path, self.data_dir)
+                    self.short_audio[rel] = self.short_audio.get(rel, 0) + 1
+                    if self.drop_short_audio:
+                        self.short_audio_dropped += 1
+                        continue
+                clips.append((file_idx, start))
+        return clips
+
+    def _make_report(self, skipped_audio: List[str], too_short: List[str]) -> dict:
+        """What the index excluded or only partly used, by path relative to the data dir (JSON-able)."""
+        return {"excluded": dict(self.index_stats.failed), "partial": dict(self.index_stats.warnings),
+                "no_audio": list(skipped_audio) if not self.allow_missing_audio else [],
+                "too_short": list(too_short), "short_audio_clips": dict(self.short_audio),
+                "short_audio_dropped": self.short_audio_dropped, "classes": list(self.classes)}
+
     # ---- reporting ---------------------------------------------------------------------------------
     def _report(self, skipped_audio: List[str]) -> None:
+        """One warning per kind of problem, each file once, paths relative to the data dir."""
         if self.index_stats.failed:
             lines = "\n".join(f"  {p}: {why}" for p, why in self.index_stats.failed)
             warnings.warn(f"excluded {len(self.index_stats.failed)} video file(s) that failed to decode:\n{lines}",
                           stacklevel=3)
+        if self.index_stats.warnings:
+            lines = "\n".join(f"  {p}: {why}" for p, why in self.index_stats.warnings)
+            warnings.warn(f"{len(self.index_stats.warnings)} video file(s) indexed in part:\n{lines}", stacklevel=3)
         if skipped_audio:
             lines = "\n".join(f"  {p}" for p in skipped_audio)
             warnings.warn(f"skipped {len(skipped_audio)} video file(s) without an audio track "
                           f"(allow_missing_audio=True uses silence instead):\n{lines}", stacklevel=3)
+        if self.short_audio:
+            action = "dropped" if self.drop_short_audio else "zero-padded (drop_short_audio=True drops them)"
+            lines = "\n".join(f"  {p}: {n} clip(s)" for p, n in self.short_audio.items())
+            warnings.warn(f"{sum(self.short_audio.values())} clip(s) in {len(self.short_audio)} file(s) have audio that "
+                          f"does not cover the clip, {action}:\n{lines}", stacklevel=3)
 
     def _empty_message(self, n_found: int, skipped_audio: List[str], too_short: List[str]) -> str:
         need = f"{self.num_frames} frames at {self.video_fps:g} fps ({self.num_frames / self.video_fps:.2f} s)"
@@ -125,6 +200,8 @@ class ClipDataset(Dataset):
             parts.append(f"{len(skipped_audio)} have no audio track (pass allow_missing_audio=True to use silence)")
         if too_short:
             parts.append(f"{len(too_short)} are shorter than one clip of {need}")
+        if self.short_audio_dropped:
+            parts.append(f"{self.short_audio_dropped} clip(s) dropped for audio shorter than the clip (drop_short_audio)")
         return f"no usable clip in data dir {self.data_dir!r}: " + "; ".join(parts)
 
     # ---- items -------------------------------------------------------------------------------------
@@ -148,7 +225,7 @@ class ClipDataset(Dataset):
         last_err = None
         for attempt in range(len(self)):
             file_idx, start = self.clips[(idx + attempt) % len(self)]
-            path, probe = self.files[file_idx]
+            path = self.files[file_idx][0]
             if path in self._bad_files:
                 continue
             try:
@@ -166,6 +243,7 @@ class ClipDataset(Dataset):
     def load_clip(self, file_idx: int, start: int) -> dict:
         """Decode clip ``start`` (frame index at ``video_fps``) of file ``file_idx``; no augmentation."""
         path, probe = self.files[file_idx]
+        label = self.file_labels[file_idx]
         frames_n, channels, height, width = self.video_size
         frames, audio = media.read_av_window(path, start / self.video_fps, frames_n, self.video_fps,
                                              self.audio_fps, probe=probe)
@@ -173,17 +251,24 @@ class ClipDataset(Dataset):
         if audio is None:
             audio = np.zeros(0, dtype=np.float32)
         audio = fit_length(audio, self.audio_size[1])
-        return {"video": video, "audio": torch.from_numpy(np.ascontiguousarray(audio))[None].float(),
+        item = {"video": video, "audio": torch.from_numpy(np.ascontiguousarray(audio))[None].float(),
                 "path": path, "start": int(start)}
+        if label is not None:
+            item["label"] = int(label)
+        return item
 
 
 # ------------------------------------------------------------------------------------------------------
 # batches for the training loop
 # ------------------------------------------------------------------------------------------------------
 def collate_av(items: List[dict]) -> Dict[str, torch.Tensor]:
-    """Stack items into an AV batch ``{"video": [N, F, C, H, W], "audio": [N, C, L]}`` (other keys dropped)."""
-    return {"video": torch.stack([it["video"] for it in items]),
-            "audio": torch.stack([it["audio"] for it in items])}
+    """Stack items into an AV batch ``{"video": [N, F, C, H, W], "audio": [N, C, L]}``, plus ``"label": [N]``
+    int64 when the items carry labels (other keys dropped)."""
+    batch = {"video": torch.stack([it["video"] for it in items]),
+             "audio": torch.stack([it["audio"] for it in items])}
+    if items and "label" in items[0]:
+        batch["label"] = torch.tensor([int(it["label"]) for it in items], dtype=torch.long)
+    return batch
 
 
 class BatchStream:
@@ -229,7 +314,7 @@ def load_data(*, data_dir: Optional[str] = None, batch_size: int, video_size: Se
               rank: int = 0, world_size: int = 1, num_workers: int = 0, seed: int = 0,
               cache_dir: Optional[str] = None, allow_missing_audio: bool = False, progress: bool = True,
               dataset: Optional[Dataset] = None, sampler_state: Optional[dict] = None,
-              hum_level: float = 0.0) -> BatchStream:
+              hum_level: float = 0.0, drop_short_audio: bool = False, class_cond: bool = False) -> BatchStream:
     """Endless stream of batches ``{"video": [N, F, 3, H, W], "audio": [N, 1, L]}`` for training.
 
     Data source, one of:
@@ -239,7 +324,9 @@ def load_data(*, data_dir: Optional[str] = None, batch_size: int, video_size: Se
         under the bounce tones); sharded through the sampler;
       * ``dataset=...``: any map-style dataset with ``video``/``audio`` items; sharded through the sampler.
     ``deterministic=True`` keeps the file order and disables flips. ``sampler_state`` (from
-    ``stream.state_dict()``) resumes the exact order.
+    ``stream.state_dict()``) resumes the exact order. ``drop_short_audio`` / ``class_cond``: see
+    :class:`ClipDataset` (folders only); with ``class_cond`` batches carry ``"label": [N]`` and
+    ``stream.dataset.classes`` names the ids.
     """
     if (data_dir is None) == (dataset is None):
         raise ValueError("pass exactly one of data_dir (a folder, or 'synthetic[:NUM]') and dataset")
@@ -249,6 +336,9 @@ def load_data(*, data_dir: Optional[str] = None, batch_size: int, video_size: Se
         if text == "synthetic" or text.startswith("synthetic:"):
             from .synthetic import SyntheticAVDataset
 
+            if class_cond:
+                raise ValueError("class_cond needs a data folder with one sub-folder per class; the synthetic "
+                                 "dataset has no labels")
             num = int(text.split(":", 1)[1]) if ":" in text else 1024
             dataset = SyntheticAVDataset(num, video_size, audio_size, fps=video_fps, audio_rate=audio_fps,
                                          seed=seed, random_flip=random_flip and not deterministic, hum_level=hum_level)
@@ -259,7 +349,7 @@ def load_data(*, data_dir: Optional[str] = None, batch_size: int, video_size: Se
                                   random_flip=random_flip, deterministic=deterministic, rank=rank,
                                   world_size=world_size, cache_dir=cache_dir,
                                   allow_missing_audio=allow_missing_audio, progress=progress and rank == 0,
-                                  seed=seed)
+                                  seed=seed, drop_short_audio=drop_short_audio, class_cond=class_cond)
             sampler_rank, sampler_world = 0, 1  # already sharded
     sampler = ResumableSampler(len(dataset), batch_size, sampler_rank, sampler_world, seed=seed,
                                shuffle=not deterministic,

@@ -33,6 +33,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 import av
 import numpy as np
 
+from . import media_checks
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".gif", ".webm", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg")
 _WRITE_CONTAINER_EXTS = (".mp4", ".mov", ".mkv", ".m4v")
 # Sample rates the AAC encoder accepts; other rates are resampled to the next one up when writing.
@@ -259,71 +261,150 @@ def write_frames_png(dir_or_prefix: str, video: ArrayLike) -> List[str]:
 # probing
 # --------------------------------------------------------------------------------------------------
 def probe_video(path: str) -> dict:
-    """Stream facts of a video file, from demuxing (not decoding) plus one decoded frame of each stream.
+    """Stream facts of a video file, from one demuxing pass (no decoding) plus a few decoded frames.
 
-    Returns a JSON-able dict: ``video_start``/``video_end`` (seconds; end = last frame time + its duration),
-    ``num_source_frames``, ``width``, ``height``, ``has_audio``, ``audio_rate``, ``audio_channels``.
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` (reason in the message) for a file
-    without a decodable video stream.
+    Returns a JSON-able dict: ``video_start``/``video_end`` (seconds; end = last frame time + its duration;
+    for a truncated file the end of what decodes), ``num_source_frames``, ``width``, ``height`` (as
+    displayed, after ``rotation``), ``rotation`` (0/90/180/270, counter-clockwise, from the display
+    matrix), ``has_audio``, ``audio_rate``, ``audio_channels``, ``audio_start``/``audio_end`` (seconds, the
+    span the audio packets cover after the codec priming delay, ``None`` without audio),
+    ``audio_priming`` (samples removed) and ``warning`` (``None``, or why only part of the file is
+    indexed, e.g. ``"truncated: ..."``).
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` whose message says why for a file
+    that cannot be used: ``"empty file"``, ``"not a media file"``, ``"truncated: no index"``, no video
+    stream, nothing decodable. Messages never contain the path (callers add it, relative).
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"video file {path!r} not found")
+    if os.path.getsize(path) == 0:
+        raise ValueError("cannot decode: empty file (0 bytes)")
     try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise ValueError("no video stream")
-            vs = container.streams.video[0]
-            tb = vs.time_base
-            pts, durs = [], []
-            for packet in container.demux(vs):
-                if packet.pts is None:
-                    continue
-                pts.append(packet.pts)
-                durs.append(packet.duration or 0)
-            if not pts:
-                raise ValueError("video stream has no packets")
-            order = np.argsort(pts)
-            first, last = pts[order[0]], pts[order[-1]]
-            rate = vs.average_rate or vs.guessed_rate
-            last_dur = durs[order[-1]] * tb if durs[order[-1]] else (1 / rate if rate else Fraction(0))
-            start_s = float(first * tb)
-            end_s = float(last * tb + last_dur)
-            if end_s <= start_s:  # single frame without duration
-                end_s = start_s + (float(1 / rate) if rate else 0.1)
-        # decode the first frame of each stream to be sure the codecs work
-        with av.open(path) as container:
-            vs = container.streams.video[0]
-            frame = next(container.decode(vs), None)
-            if frame is None:
-                raise ValueError("no decodable video frame")
-            width, height = frame.width, frame.height
-            info = {
-                "video_start": start_s,
-                "video_end": end_s,
-                "num_source_frames": len(pts),
-                "width": int(width),
-                "height": int(height),
-                "has_audio": False,
-                "audio_rate": None,
-                "audio_channels": None,
-            }
-        if _has_audio_stream(path):
-            with av.open(path) as container:
-                ast = container.streams.audio[0]
-                aframe = next(container.decode(ast), None)
-                if aframe is not None:
-                    info.update(has_audio=True, audio_rate=int(aframe.sample_rate),
-                                audio_channels=int(aframe.layout.nb_channels))
-        return info
+        container = av.open(path)
     except av.error.FFmpegError as err:
-        raise ValueError(f"cannot decode: {err}") from err
-    except StopIteration as err:  # pragma: no cover - defensive
-        raise ValueError("cannot decode: empty stream") from err
+        raise ValueError(f"cannot decode: {media_checks.explain_open_error(path, err)}") from None
+    try:
+        with container:
+            facts = _demux_facts(container)
+        return _decoded_facts(path, facts)
+    except av.error.FFmpegError as err:
+        raise ValueError(f"cannot decode: {getattr(err, 'strerror', None) or err}") from None
 
 
-def _has_audio_stream(path: str) -> bool:
+def _demux_facts(container) -> dict:
+    """Packet times of the first video and audio streams (one demuxing pass) and the declared duration."""
+    if not container.streams.video:
+        raise ValueError("cannot decode: no video stream")
+    vs = container.streams.video[0]
+    ast = container.streams.audio[0] if container.streams.audio else None
+    pts, durs, partial = [], [], False
+    a_lo, a_hi = None, None
+    for packet in container.demux([vs] + ([ast] if ast is not None else [])):
+        if packet.pts is None:
+            continue
+        if packet.is_corrupt:  # cut off by the end of the file
+            partial = True
+            continue
+        if packet.stream.type == "video":
+            pts.append(packet.pts)
+            durs.append(packet.duration or 0)
+        else:
+            t = float(packet.pts * packet.time_base)
+            a_lo = t if a_lo is None else min(a_lo, t)
+            a_hi = max(a_hi or t, t + float((packet.duration or 0) * packet.time_base))
+    if not pts:
+        raise ValueError("cannot decode: video stream has no packets")
+    tb = vs.time_base
+    rate = vs.average_rate or vs.guessed_rate
+    times = sorted(float(p * tb) for p in pts)
+    step = float(np.median(np.diff(times))) if len(times) > 1 else (float(1 / rate) if rate else 0.1)
+    last_dur = float(durs[int(np.argmax(pts))] * tb) or step
+    declared = None
+    if vs.duration:
+        declared = float(((vs.start_time or 0) + vs.duration) * tb)
+    elif container.duration:
+        declared = (container.duration + (container.start_time or 0)) / av.time_base
+    reach = max(times[-1] + last_dur, a_hi or 0.0)
+    truncated = partial or (declared is not None and declared - reach > max(0.1, 2 * step))
+    if truncated:  # B-frames: the last frames present may skip ones whose packets were cut off
+        times = _contiguous_prefix(times, step)
+        last_dur = step
+    end_s = times[-1] + last_dur
+    if end_s <= times[0]:  # single frame without duration
+        end_s = times[0] + (float(1 / rate) if rate else 0.1)
+    priming = 0
+    if ast is not None:
+        priming = media_checks.priming_samples(container.format.name, ast.codec_context.name)
+    return dict(start=times[0], end=end_s, num=len(times), declared=declared, truncated=truncated,
+                last_dur=last_dur, frame_times=times[-3:], audio=(a_lo, a_hi), priming=priming,
+                has_audio_stream=ast is not None)
+
+
+def _contiguous_prefix(times: List[float], step: float, tail: int = 32) -> List[float]:
+    """``times`` up to the first gap of more than 1.5 frame steps among the last ``tail`` frames."""
+    lo = max(1, len(times) - tail)
+    for i in range(lo, len(times)):
+        if times[i] - times[i - 1] > 1.5 * step:
+            return times[:i]
+    return times
+
+
+def _decoded_facts(path: str, facts: dict) -> dict:
+    """Decode the first frame of each stream and the last video frame; the probe dict of ``probe_video``."""
     with av.open(path) as container:
-        return bool(container.streams.audio)
+        vs = container.streams.video[0]
+        frame = next(container.decode(vs), None)
+        if frame is None:
+            raise ValueError("cannot decode: no decodable video frame")
+        rotation = media_checks.normalise_rotation(frame.rotation)
+        width, height = (frame.height, frame.width) if rotation in (90, 270) else (frame.width, frame.height)
+    end, warning = _decodable_end(path, facts)
+    info = {
+        "video_start": facts["start"], "video_end": end, "num_source_frames": facts["num"],
+        "width": int(width), "height": int(height), "rotation": rotation,
+        "has_audio": False, "audio_rate": None, "audio_channels": None,
+        "audio_start": None, "audio_end": None, "audio_priming": 0, "warning": warning,
+    }
+    if facts["has_audio_stream"]:
+        with av.open(path) as container:
+            ast = container.streams.audio[0]
+            try:
+                aframe = next(container.decode(ast), None)
+            except av.error.FFmpegError:
+                aframe = None
+        if aframe is not None and facts["audio"][0] is not None:
+            shift = facts["priming"] / aframe.sample_rate
+            info.update(has_audio=True, audio_rate=int(aframe.sample_rate),
+                        audio_channels=int(aframe.layout.nb_channels), audio_priming=int(facts["priming"]),
+                        audio_start=facts["audio"][0] - shift, audio_end=facts["audio"][1] - shift)
+    return info
+
+
+def _decodable_end(path: str, facts: dict) -> Tuple[float, Optional[str]]:
+    """Seek to the last demuxed video frame and decode to the end: ``(video_end, warning or None)``.
+
+    A file whose last packet was cut short, or whose last frames do not decode, is indexed up to the
+    last frame that decodes, with a ``"truncated: ..."`` warning."""
+    last_t = facts["frame_times"][-1]
+    seen = None
+    with av.open(path) as container:
+        vs = container.streams.video[0]
+        with contextlib.suppress(av.error.FFmpegError):
+            container.seek(int(max(0.0, last_t - 1e-3) * av.time_base), backward=True, any_frame=False)
+        with contextlib.suppress(av.error.FFmpegError):
+            for frame in container.decode(vs):
+                if frame.pts is not None:
+                    t = float(frame.pts * frame.time_base)
+                    seen = t if seen is None else max(seen, t)
+    end = facts["end"]
+    if seen is None or seen < last_t - 0.5 * max(facts["last_dur"], 1e-3):
+        if seen is None or seen <= facts["start"]:
+            raise ValueError(f"cannot decode: truncated: the frames at the end ({last_t - facts['start']:.2f} s) "
+                             f"do not decode")
+        end = seen + facts["last_dur"]
+    if facts["truncated"] or end < facts["end"]:
+        declared = f" of the {facts['declared'] - facts['start']:.2f} s the container declares" if facts["declared"] else ""
+        return end, f"truncated: indexed to {end - facts['start']:.2f} s{declared}, the data after that is cut off"
+    return end, None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -399,14 +480,18 @@ def read_av_window(
 
 
 def _decode_window(path, targets, t0, audio_end):
-    """Decode frames nearest to each target time, and audio chunks covering [t0, audio_end]."""
+    """Decode frames nearest to each target time (turned by the display matrix), and audio chunks
+    covering [t0, audio_end] as ``(time, rate, mono samples, pts step)``, times shifted by the codec
+    priming delay the container does not record (``media_checks.priming_samples``)."""
     frames: List[Optional[np.ndarray]] = [None] * len(targets)
-    chunks: List[Tuple[float, int, np.ndarray]] = []  # (start time, rate, mono samples)
+    chunks: List[Tuple[float, int, np.ndarray, float]] = []
     with av.open(path) as container:
         vs = container.streams.video[0]
         streams = [vs]
         if audio_end is not None and container.streams.audio:
-            streams.append(container.streams.audio[0])
+            ast = container.streams.audio[0]
+            streams.append(ast)
+            priming = media_checks.priming_samples(container.format.name, ast.codec_context.name)
         seek_to = min(t0, float(targets[0])) - 1.0
         if seek_to > 0:
             try:
@@ -419,7 +504,7 @@ def _decode_window(path, targets, t0, audio_end):
         audio_done = audio_end is None or len(streams) == 1
         last_target = float(targets[-1])
         for packet in container.demux(streams):
-            for frame in packet.decode():
+            for frame in _decode_packet(packet):
                 if frame.pts is None:
                     continue
                 t = float(frame.pts * frame.time_base)
@@ -433,7 +518,7 @@ def _decode_window(path, targets, t0, audio_end):
                             pick = prev[1]
                         key = id(pick)
                         if key not in cache:
-                            cache[key] = pick.to_ndarray(format="rgb24")
+                            cache[key] = _frame_rgb(pick)
                         frames[j] = cache[key]
                         j += 1
                     prev = (t, frame)
@@ -442,37 +527,86 @@ def _decode_window(path, targets, t0, audio_end):
                 else:
                     if audio_done:
                         continue
+                    t -= priming / frame.sample_rate
                     if t > audio_end + 0.05:  # margin for the resampling filter
                         audio_done = True
                         continue
                     data = audio_frame_to_float(frame)
                     if t + data.shape[1] / frame.sample_rate >= t0 - 0.1:
-                        chunks.append((t, int(frame.sample_rate), data.mean(axis=0)))
+                        mono = media_checks.mono_weights([c.name for c in frame.layout.channels]) @ data
+                        chunks.append((t, int(frame.sample_rate), mono.astype(np.float32), float(frame.time_base)))
             if video_done and audio_done:
                 break
         # targets after the last decoded frame: use the last frame (end-of-stream rounding)
         if j < len(targets):
             if prev is None:
                 raise ValueError(f"no video frame decoded from {path!r}")
-            last = prev[1].to_ndarray(format="rgb24")
+            last = _frame_rgb(prev[1])
             for k in range(j, len(targets)):
                 frames[k] = last
     return np.stack(frames), chunks
 
 
+def _decode_packet(packet) -> list:
+    """Frames of one packet; none for a packet cut short by the end of the file (the index promised
+    more data than there is) or one the decoder rejects as invalid."""
+    if packet.is_corrupt:
+        return []
+    try:
+        return packet.decode()
+    except av.error.InvalidDataError:
+        return []
+
+
+def _frame_rgb(frame: "av.VideoFrame") -> np.ndarray:
+    """A decoded frame as displayed: uint8 ``[H, W, 3]`` turned by its display-matrix rotation."""
+    return media_checks.rotate_image(frame.to_ndarray(format="rgb24"), frame.rotation)
+
+
+# A chunk whose timestamp is further than this from where the previous chunk ended starts a new run
+# (a real gap or overlap) instead of being placed end to end; plus half the stream's timestamp step.
+RESYNC_SECONDS = 1e-3
+
+
+def _chunk_offsets(chunks, base: float, src_rate: int) -> List[int]:
+    """Sample offset (from ``base``) of each chunk: runs of chunks laid end to end, a new run where a
+    timestamp is further than ``RESYNC_SECONDS`` (+ half a timestamp step) from the running position; each
+    run is anchored at the mean of its chunks' own timestamps (averaging their rounding)."""
+    runs: List[List[Tuple[int, int]]] = []  # per run: (running position, own position)
+    pos = None
+    for t, _, x, step in chunks:
+        own = int(round((t - base) * src_rate))
+        if pos is None or abs(own - pos) > (RESYNC_SECONDS + 0.5 * step) * src_rate:
+            runs.append([])
+            pos = own
+        runs[-1].append((pos, own))
+        pos += len(x)
+    offsets = []
+    for run in runs:
+        shift = int(round(float(np.mean([own - at for at, own in run]))))
+        offsets.extend(at + shift for at, _ in run)
+    return offsets
+
+
 def _assemble_audio(chunks, t0, duration, rate) -> np.ndarray:
-    """Place decoded mono chunks on the timeline, resample, and cut ``[t0, t0 + duration)`` at ``rate``."""
+    """Lay decoded mono chunks end to end, resample, and cut ``[t0, t0 + duration)`` at ``rate``.
+
+    The first chunk sits at its timestamp; each following chunk starts where the previous one ended
+    unless its own timestamp is more than ``RESYNC_SECONDS`` (+ half a timestamp step) away (see
+    ``_chunk_offsets``): Matroska
+    rounds timestamps to 1 ms, so placing every short Vorbis / Opus chunk at its own rounded time leaves
+    gaps and overlaps of tens of samples. Missing ranges stay zero."""
     length = int(round(duration * rate))
     out = np.zeros(length, dtype=np.float32)
     if not chunks:
         return out
     src_rate = chunks[0][1]
     base = chunks[0][0]
-    end = max(int(round((t - base) * src_rate)) + len(x) for t, _, x in chunks)
-    buf = np.zeros(end, dtype=np.float32)
-    for t, _, x in chunks:
-        off = int(round((t - base) * src_rate))
-        buf[off:off + len(x)] = x
+    offsets = _chunk_offsets(chunks, base, src_rate)
+    buf = np.zeros(max(o + len(c[2]) for o, c in zip(offsets, chunks)), dtype=np.float32)
+    for off, (_, _, x, _) in zip(offsets, chunks):
+        if off + len(x) > 0:
+            buf[max(off, 0):off + len(x)] = x[max(-off, 0):]
     res = resample_audio(buf, src_rate, rate)
     first = int(round((t0 - base) * rate))
     lo, hi = max(first, 0), min(first + length, len(res))
