@@ -43,13 +43,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = flags.parse_args(create_argparser(), argv)
     info = dist.setup_dist(args.devices or None)
     try:
+        classes = None
+        if flags.str2bool(args.sr_class_cond):  # labels = sorted class folders; --sr_num_classes follows them
+            from .data.clip_index import folder_classes
+
+            classes = folder_classes(args.data_dir, args.sr_num_classes)
+            args.sr_num_classes = len(classes)
         model_kwargs = flags.sr_model_kwargs_from_args(args)
         output_dir = check_output_dir(args.output_dir)
         plan = resolve_resume(args.resume_checkpoint)
         frames = sr_frames(args.data_dir, int(args.large_size), video_fps=float(args.video_fps),
                            frame_gap=int(args.frame_gap), synthetic_num=int(args.synthetic_num),
                            synthetic_frames=int(args.synthetic_frames), seed=int(args.seed),
-                           random_flip=bool(args.random_flip), progress=bool(args.progress))
+                           random_flip=bool(args.random_flip), progress=bool(args.progress),
+                           class_cond=classes is not None)
 
         seed_everything(args.seed)
         model, diffusion = flags.create_sr_model_and_diffusion(args)
@@ -66,7 +73,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         write_run_config(output_dir, {
             "job": "image_sr_train", "args": vars(args), "model": model_kwargs,
             "diffusion": flags.diffusion_kwargs_from_args(args, sr=True), "precision": cfg.precision,
-            "world_size": info.world_size, "frames": len(frames),
+            "world_size": info.world_size, "frames": len(frames), "classes": classes,
             "resume": None if plan is None else {"exact": plan.exact, "path": plan.model_path},
         })
         loop = TrainLoop(model, diffusion, data, SRTask(args.large_size, args.small_size), cfg, resume=plan)

@@ -31,7 +31,7 @@ def create_argparser() -> argparse.ArgumentParser:
         description="Train MM-Diffusion's coupled U-Net on audio-video clips (default: the synthetic dataset).",
     )
     defaults = train_defaults()
-    defaults.update(video_fps=10.0, audio_fps=0)
+    defaults.update(video_fps=10.0, audio_fps=0, drop_short_audio=False)
     flags.add_dict_to_argparser(parser, defaults)
     flags.add_dict_to_argparser(parser, flags.model_and_diffusion_defaults())
     flags.add_config_flag(parser)
@@ -55,6 +55,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = flags.parse_args(create_argparser(), argv)
     info = dist.setup_dist(args.devices or None)
     try:
+        classes = None
+        if flags.str2bool(args.class_cond):  # labels = sorted class folders; --num_classes follows them
+            from .data.clip_index import folder_classes
+
+            classes = folder_classes(_data_source(args), args.num_classes)
+            args.num_classes = len(classes)
         model_kwargs = flags.model_kwargs_from_args(args)  # validates sizes before anything heavy
         video_size, audio_size = model_kwargs["video_size"], model_kwargs["audio_size"]
         inferred = flags.infer_audio_fps(video_size, audio_size, args.video_fps) if not args.audio_fps else None
@@ -81,11 +87,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         data = load_data(data_dir=source, batch_size=cfg.batch_size, video_size=video_size, audio_size=audio_size,
                          video_fps=args.video_fps, audio_fps=audio_fps, random_flip=bool(args.random_flip),
                          rank=info.rank, world_size=info.world_size, num_workers=int(args.num_workers),
-                         seed=int(args.seed), progress=bool(args.progress), hum_level=float(args.hum_level))
+                         seed=int(args.seed), progress=bool(args.progress), hum_level=float(args.hum_level),
+                         drop_short_audio=bool(args.drop_short_audio), class_cond=classes is not None)
         write_run_config(output_dir, {
             "job": "train", "args": vars(args), "model": model_kwargs,
             "diffusion": flags.diffusion_kwargs_from_args(args), "precision": cfg.precision,
-            "audio_fps": audio_fps, "data": source, "world_size": info.world_size,
+            "audio_fps": audio_fps, "data": source, "world_size": info.world_size, "classes": classes,
             "resume": None if plan is None else {"exact": plan.exact, "path": plan.model_path},
         })
         task = AVTask(video_size, audio_size, args.video_fps, audio_fps)

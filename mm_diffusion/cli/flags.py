@@ -164,6 +164,7 @@ def model_defaults() -> Dict[str, Any]:
         channel_mult=[],
         dropout=0.1,
         class_cond=False,
+        num_classes=0,
         use_checkpoint=False,
         use_scale_shift_norm=True,
         resblock_updown=True,
@@ -194,6 +195,7 @@ def sr_model_defaults() -> Dict[str, Any]:
         sr_channel_mult=[],
         sr_dropout=0.0,
         sr_class_cond=False,
+        sr_num_classes=0,
         sr_use_scale_shift_norm=True,
         sr_resblock_updown=True,
         use_checkpoint=False,
@@ -384,12 +386,21 @@ def _channel_mult(value: Any, image_size: int, flag: str) -> Tuple[Union[int, fl
                          f"(defaults exist for 32, 64, 128, 256, 512); pass e.g. --{flag} 1,2,2") from None
 
 
+def _num_classes(get, prefix: str) -> Optional[int]:
+    """``--{prefix}num_classes`` when ``--{prefix}class_cond True`` (training fills it in from the class
+    folders of ``--data_dir``), else ``None``."""
+    if not str2bool(get(prefix + "class_cond")):
+        return None
+    n = int(get(prefix + "num_classes") or 0)
+    if n < 1:
+        raise ValueError(f"--{prefix}class_cond True needs --{prefix}num_classes N >= 1 (training sets it from the "
+                         f"class folders of --data_dir; sampling reads it from the run's config.json)")
+    return n
+
+
 def model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
     """``MultimodalUNet`` keyword arguments from coupled-model flags (see :func:`model_defaults`)."""
     get = _with_defaults(args, model_and_diffusion_defaults())
-    if str2bool(get("class_cond")):
-        raise ValueError("--class_cond True is not supported: the coupled U-Net is trained unconditionally "
-                         "(the data has no labels); use --class_cond False")
     video_size = _int_list(get("video_size"), "video_size", 4)
     audio_size = _int_list(get("audio_size"), "audio_size", 2)
     learn_sigma = str2bool(get("learn_sigma"))
@@ -409,7 +420,7 @@ def model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
         audio_type=str(get("audio_type")),
         dropout=float(get("dropout")),
         channel_mult=list(_channel_mult(get("channel_mult"), video_size[-1], "channel_mult")),
-        num_classes=None,
+        num_classes=_num_classes(get, ""),
         use_checkpoint=str2bool(get("use_checkpoint")),
         use_fp16=str2bool(get("use_fp16")),
         num_heads=int(get("num_heads")),
@@ -423,8 +434,6 @@ def model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
 def sr_model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
     """``SuperResModel`` keyword arguments from SR flags (see :func:`sr_model_defaults`)."""
     get = _with_defaults(args, sr_model_and_diffusion_defaults())
-    if str2bool(get("sr_class_cond")):
-        raise ValueError("--sr_class_cond True is not supported (frames have no labels); use --sr_class_cond False")
     large, small = int(get("large_size")), int(get("small_size"))
     if small <= 0 or large <= 0 or small > large:
         raise ValueError(f"need 0 < --small_size <= --large_size, got small_size={small}, large_size={large}")
@@ -438,7 +447,7 @@ def sr_model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
         attention_resolutions=_int_list(get("sr_attention_resolutions"), "sr_attention_resolutions"),
         dropout=float(get("sr_dropout")),
         channel_mult=list(_channel_mult(get("sr_channel_mult"), large, "sr_channel_mult")),
-        num_classes=None,
+        num_classes=_num_classes(get, "sr_"),
         use_checkpoint=str2bool(get("use_checkpoint")),
         use_fp16=str2bool(get("use_fp16")),
         num_heads=int(get("sr_num_heads")),

@@ -2,6 +2,7 @@
 
     media      read_av_window / read_video / probe_video / list_video_files,
                write_video (.mp4 H.264+AAC, .gif) / write_wav / write_frames_png
+    media_checks  why a file does not open, codec priming, the mono downmix weights, rotation
     dataset    ClipDataset, load_data (endless resumable batch stream), collate_av
     sampler    ResumableSampler
     synthetic  generate_clip, SyntheticAVDataset, the analyser and its CLI

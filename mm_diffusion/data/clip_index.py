@@ -104,6 +104,23 @@ def _save_cache(candidates: List[str], data_dir: str, files: Dict[str, dict]) ->
     return None
 
 
+def folder_classes(data_dir: str, num_classes: int = 0) -> List[str]:
+    """Class names of a class-folder dataset (sorted top-level sub-folders holding videos; no probing).
+
+    ``ValueError`` when ``data_dir`` is not a folder of class folders, or when ``num_classes`` (> 0) is
+    not the number of folders found."""
+    text = os.fspath(data_dir)
+    if text == "synthetic" or text.startswith("synthetic:") or not os.path.isdir(text):
+        raise ValueError(f"class labels need a --data_dir folder with one sub-folder per class, got {text!r}")
+    names = class_names(os.path.relpath(p, text) for p in media.list_video_files(text))
+    if not names:
+        raise ValueError(f"--data_dir {text!r} has no class sub-folders with videos (labels come from the "
+                         f"top-level sub-folders, e.g. data/ApplyEyeMakeup/v_1.avi)")
+    if int(num_classes or 0) > 0 and int(num_classes) != len(names):
+        raise ValueError(f"--num_classes {num_classes} but {text!r} has {len(names)} class folders: {names[:10]}")
+    return names
+
+
 def build_file_index(data_dir: str, cache_dir: Optional[str] = None, progress: bool = True,
                      probe_fn=None) -> Tuple[List[FileEntry], IndexStats]:
     """Probe every video file under ``data_dir`` (reusing the cache) and return entries in sorted order.

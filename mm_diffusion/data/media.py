@@ -1,11 +1,11 @@
 """Media I/O with PyAV: read a time window of a video file, write generated samples.
 
 Reading
-    ``probe_video(path)``        stream facts (start/end time, frame count, audio track) without decoding
-                                 the whole file.
-    ``read_av_window(path, ...)`` frames of a window at a target frame rate (uint8 ``[F, H, W, 3]``) and its
-                                 audio resampled to a target rate and mixed to mono by averaging the
-                                 channels (float32 ``[L]``).
+    ``probe_video(path)``        stream facts (start/end time, frame count, rotation, audio span) without
+                                 decoding the whole file; says why a file is unusable or truncated.
+    ``read_av_window(path, ...)`` frames of a window at a target frame rate (uint8 ``[F, H, W, 3]``, turned
+                                 by the display matrix) and its audio resampled to a target rate and mixed
+                                 to mono (float32 ``[L]``; stereo averaged, surround ITU-R BS.775 style).
     ``list_video_files(dir)``    every video file under a folder, recursively, sorted.
 
 Writing (all atomic: a temporary name in the same folder, then ``os.replace``)
@@ -19,7 +19,9 @@ uint8 ``[F, H, W, 3]``; audio ``[C, L]`` or ``[L]`` float in [-1, 1].
 Time conventions: frame ``i`` of a window starting at ``start`` seconds is the source frame nearest to
 ``start + i / fps`` (times measured from the first video frame); audio sample ``j`` is the source audio at
 ``start + j / audio_rate``. AAC encoder delay is handled by the mp4 edit list that FFmpeg writes and honours
-on decode, so a written-then-read clip keeps its audio aligned to the sample.
+on decode, so a written-then-read clip keeps its audio aligned to the sample; codec priming that a container
+cannot record (MP3 / AAC in AVI) is removed by ``media_checks.priming_samples``. Decoded audio chunks are laid
+end to end (``_assemble_audio``), so 1 ms-rounded Matroska timestamps cannot open gaps between them.
 """
 from __future__ import annotations
 
@@ -296,13 +298,14 @@ def _demux_facts(container) -> dict:
         raise ValueError("cannot decode: no video stream")
     vs = container.streams.video[0]
     ast = container.streams.audio[0] if container.streams.audio else None
-    pts, durs, partial = [], [], False
+    pts, durs = [], []
+    cut = {}  # stream type -> its latest packet was flagged corrupt (at the very end: cut off by the file's end)
     a_lo, a_hi = None, None
     for packet in container.demux([vs] + ([ast] if ast is not None else [])):
         if packet.pts is None:
             continue
-        if packet.is_corrupt:  # cut off by the end of the file
-            partial = True
+        cut[packet.stream.type] = bool(packet.is_corrupt)
+        if packet.is_corrupt:
             continue
         if packet.stream.type == "video":
             pts.append(packet.pts)
@@ -324,7 +327,7 @@ def _demux_facts(container) -> dict:
     elif container.duration:
         declared = (container.duration + (container.start_time or 0)) / av.time_base
     reach = max(times[-1] + last_dur, a_hi or 0.0)
-    truncated = partial or (declared is not None and declared - reach > max(0.1, 2 * step))
+    truncated = any(cut.values()) or (declared is not None and declared - reach > max(0.1, 2 * step))
     if truncated:  # B-frames: the last frames present may skip ones whose packets were cut off
         times = _contiguous_prefix(times, step)
         last_dur = step
@@ -492,12 +495,7 @@ def _decode_window(path, targets, t0, audio_end):
             ast = container.streams.audio[0]
             streams.append(ast)
             priming = media_checks.priming_samples(container.format.name, ast.codec_context.name)
-        seek_to = min(t0, float(targets[0])) - 1.0
-        if seek_to > 0:
-            try:
-                container.seek(int(seek_to * av.time_base), backward=True, any_frame=False)
-            except av.error.FFmpegError:
-                container.seek(0)
+        _seek_before(container, min(t0, float(targets[0])) - 1.0)
         j = 0
         prev = None  # (time, frame)
         video_done = False
@@ -531,10 +529,8 @@ def _decode_window(path, targets, t0, audio_end):
                     if t > audio_end + 0.05:  # margin for the resampling filter
                         audio_done = True
                         continue
-                    data = audio_frame_to_float(frame)
-                    if t + data.shape[1] / frame.sample_rate >= t0 - 0.1:
-                        mono = media_checks.mono_weights([c.name for c in frame.layout.channels]) @ data
-                        chunks.append((t, int(frame.sample_rate), mono.astype(np.float32), float(frame.time_base)))
+                    if t + frame.samples / frame.sample_rate >= t0 - 0.1:
+                        chunks.append((t, int(frame.sample_rate), _mono(frame), float(frame.time_base)))
             if video_done and audio_done:
                 break
         # targets after the last decoded frame: use the last frame (end-of-stream rounding)
@@ -545,6 +541,21 @@ def _decode_window(path, targets, t0, audio_end):
             for k in range(j, len(targets)):
                 frames[k] = last
     return np.stack(frames), chunks
+
+
+def _seek_before(container, seconds: float) -> None:
+    """Seek to the keyframe at or before ``seconds`` (nothing for times <= 0; the start if seeking fails)."""
+    if seconds > 0:
+        try:
+            container.seek(int(seconds * av.time_base), backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            container.seek(0)
+
+
+def _mono(frame: "av.AudioFrame") -> np.ndarray:
+    """A decoded audio frame mixed to mono float32 ``[n]`` (``media_checks.mono_weights``)."""
+    weights = media_checks.mono_weights([c.name for c in frame.layout.channels])
+    return (weights @ audio_frame_to_float(frame)).astype(np.float32)
 
 
 def _decode_packet(packet) -> list:

@@ -48,6 +48,7 @@ def sample_defaults(job: str = "sample") -> Dict[str, Any]:
         skip_steps=0,
         search_dir="outputs",
         progress=True,
+        class_id=-1,
     )
     if job != "video2audio":
         out.update(sr_model_path="", sr_sample_fn="dpm_solver", sr_steps=50, sr_batch_size=0, load_noise="")

@@ -48,8 +48,14 @@ def initial_noise(indices: Sequence[int], seed: int, video_size: Sequence[int], 
     return {"video": torch.stack(videos), "audio": torch.stack(audios)}
 
 
-def sample_labels(indices: Sequence[int], seed: int, num_classes: int, stream: str = "label", device="cpu") -> torch.Tensor:
-    """One class id per sample (``[n]`` int64), from ``(seed, stream, k)``."""
+def sample_labels(indices: Sequence[int], seed: int, num_classes: int, stream: str = "label", device="cpu",
+                  class_id: int = -1) -> torch.Tensor:
+    """One class id per sample (``[n]`` int64): ``class_id`` for all when it is >= 0, else uniform from
+    ``(seed, stream, k)``."""
+    if int(class_id) >= 0:
+        if int(class_id) >= int(num_classes):
+            raise ValueError(f"--class_id {class_id} is not a class of this model (it has {num_classes}: 0..{num_classes - 1})")
+        return torch.full((len(indices),), int(class_id), dtype=torch.long, device=device)
     return torch.tensor([derive_seed(seed, STREAMS[stream], k) % int(num_classes) for k in indices],
                         dtype=torch.long, device=device)
 
@@ -58,7 +64,7 @@ def sample_labels(indices: Sequence[int], seed: int, num_classes: int, stream: s
 def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, video_size: Sequence[int],
                 audio_size: Sequence[int], method: str = "dpm_solver", steps: Optional[int] = 20, seed: int = 42,
                 device="cpu", condition: Optional[Dict[str, torch.Tensor]] = None, classifier_scale: float = 0.0,
-                clip_denoised: bool = True, progress: bool = False) -> Dict[str, torch.Tensor]:
+                clip_denoised: bool = True, progress: bool = False, class_id: int = -1) -> Dict[str, torch.Tensor]:
     """Sample AV pairs for the global indices ``indices`` (``n = len(indices)``).
 
     Args:
@@ -70,6 +76,7 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
         condition: known modality for zero-shot generation, ``{"audio": [n, C, L]}`` (audio-to-video) or
             ``{"video": [n, F, C, H, W]}`` (video-to-audio); returned unchanged. ``classifier_scale``: 0 =
             replacement, > 0 = plus gradient guidance.
+        class_id: for a class-conditional model, the class of every sample (-1: uniform per sample).
     Returns: ``{"video": [n, F, C, H, W], "audio": [n, C, L]}`` float32 on ``device``, values in [-1, 1].
     """
     if not indices:
@@ -80,7 +87,7 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
     sampler_gen = make_generator(derive_seed(seed, STREAMS["sampler"], first, count), device)
     shift_gen = make_generator(derive_seed(seed, STREAMS["shift"], first, count), "cpu")
     num_classes = getattr(model, "num_classes", None)
-    labels = sample_labels(indices, seed, num_classes, device=device) if num_classes is not None else None
+    labels = sample_labels(indices, seed, num_classes, device=device, class_id=class_id) if num_classes is not None else None
     if condition is not None:
         condition = {k: v.to(device=device, dtype=torch.float32) for k, v in condition.items()}
     kwargs = dict(steps=steps) if method in DPM_METHODS else {}

@@ -100,7 +100,7 @@ class _LazySR:
             self.stage = SRStage(model, diffusion, large_size=int(model.image_size), method=args.sr_sample_fn,
                                  steps=int(args.sr_steps), seed=int(args.seed), shared_noise=shared,
                                  frame_batch=int(args.sr_batch_size), clip_denoised=F.str2bool(args.clip_denoised),
-                                 device=self.device)
+                                 device=self.device, class_id=int(args.class_id))
         return self.stage(video, indices)
 
 
@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 def _one_batch(args, model, diffusion, sr, source, layout, indices, device, progress) -> None:
     seed = int(args.seed)
     common = dict(method=args.sample_fn, steps=int(args.steps), seed=seed, device=device,
-                  clip_denoised=F.str2bool(args.clip_denoised), progress=progress)
+                  clip_denoised=F.str2bool(args.clip_denoised), progress=progress, class_id=int(args.class_id))
     if source is None:
         av = generate_av(model, diffusion, indices, video_size=args.video_size, audio_size=args.audio_size, **common)
         reference = None

@@ -133,13 +133,15 @@ class SRStage:
     Clip ``k`` (a global sample index) starts from a noise image drawn from ``(seed, k)``, repeated over its
     frames, so its SR result does not depend on the batch or rank it was made in; with ``shared_noise``
     (``--load_noise``) every frame of every clip starts from that one image, so the SR output depends only on
-    the low-resolution frames (fully reproducible with the deterministic samplers).
+    the low-resolution frames (fully reproducible with the deterministic samplers). A class-conditional SR model
+    gets the labels the coupled model was given for the same clips (``class_id``, or the same uniform draw).
     """
 
     def __init__(self, model: torch.nn.Module, diffusion, *, large_size: int, method: str = "dpm_solver",
                  steps: int = 50, seed: int = 42, shared_noise: Optional[torch.Tensor] = None, frame_batch: int = 0,
-                 clip_denoised: bool = True, device="cpu"):
+                 clip_denoised: bool = True, device="cpu", class_id: int = -1):
         self.model, self.diffusion = model, diffusion
+        self.class_id = int(class_id)
         self.large_size, self.method, self.steps = int(large_size), method, int(steps)
         self.seed, self.shared_noise, self.frame_batch = int(seed), shared_noise, int(frame_batch)
         self.clip_denoised, self.device = bool(clip_denoised), torch.device(device)
@@ -165,8 +167,8 @@ class SRStage:
         if len(indices) != n:
             raise ValueError(f"{len(indices)} indices for a batch of {n} clips")
         labels = None
-        if getattr(self.model, "num_classes", None) is not None:
-            labels = sample_labels(indices, self.seed, self.model.num_classes, "sr_label", self.device)
+        if getattr(self.model, "num_classes", None) is not None:  # the labels the coupled model drew for the clips
+            labels = sample_labels(indices, self.seed, self.model.num_classes, "label", self.device, self.class_id)
         gen = make_generator(derive_seed(self.seed, STREAMS["sr_sampler"], indices[0], n), self.device)
         return super_resolve(self.model, video.to(self.device), diffusion=self.diffusion, large_size=self.large_size,
                              method=self.method, steps=self.steps, noise=self.noise(indices, f, c), labels=labels,

@@ -44,16 +44,22 @@ class FramesDataset(Dataset):
             raise IndexError(f"frame index {idx} out of range for {len(self)} frames")
         item = self.clips[clip_key]
         frame = item["video"][idx % self.frames]
-        return {"video": frame.unsqueeze(0), "audio": torch.zeros(1, 1)}
+        out = {"video": frame.unsqueeze(0), "audio": torch.zeros(1, 1)}
+        if "label" in item:
+            out["label"] = item["label"]
+        return out
 
 
 def sr_frames(data_dir: str, large_size: int, video_fps: float = 10.0, frame_gap: int = 1,
               synthetic_num: int = 256, synthetic_frames: int = 4, seed: int = 0, random_flip: bool = True,
-              progress: bool = True) -> FramesDataset:
+              progress: bool = True, class_cond: bool = False) -> FramesDataset:
     """Frames of ``large_size`` x ``large_size`` for SR training (``FileNotFoundError`` for a missing folder,
-    ``ValueError`` if it holds no usable video)."""
+    ``ValueError`` if it holds no usable video). ``class_cond``: items carry the ``"label"`` of their class
+    folder (see :class:`mm_diffusion.data.ClipDataset`)."""
     size = int(large_size)
     if not data_dir or data_dir == "synthetic" or str(data_dir).startswith("synthetic:"):
+        if class_cond:
+            raise ValueError("class labels need a --data_dir folder with one sub-folder per class")
         from ..data import SyntheticAVDataset
 
         num = int(str(data_dir).split(":", 1)[1]) if data_dir and ":" in str(data_dir) else int(synthetic_num)
@@ -72,5 +78,6 @@ def sr_frames(data_dir: str, large_size: int, video_fps: float = 10.0, frame_gap
     rate = 8000
     clips = ClipDataset(path, (1, 3, size, size), (1, max(1, int(round(rate / float(video_fps))))),
                         video_fps=video_fps, audio_fps=rate, frame_stride=max(1, int(frame_gap)),
-                        random_flip=random_flip, allow_missing_audio=True, progress=progress, seed=seed)
+                        random_flip=random_flip, allow_missing_audio=True, progress=progress, seed=seed,
+                        class_cond=class_cond)
     return FramesDataset(clips, 1)

@@ -17,6 +17,7 @@ import numpy as np
 KINDS = {
     "mp4_aac": (".mp4", "libx264", "aac", 16000),
     "avi_mp3": (".avi", "mpeg4", "libmp3lame", 44100),
+    "avi_aac": (".avi", "mpeg4", "aac", 16000),
     "avi_pcm": (".avi", "mpeg4", "pcm_s16le", 22050),
     "mov_pcm": (".mov", "libx264", "pcm_s16le", 16000),
     "webm_opus": (".webm", "libvpx-vp9", "libopus", 48000),

@@ -4,6 +4,7 @@ Click timing, measured with these files (window at 0 s and a window after a seek
 one output sample is 0.0625 ms):
     AAC in mp4      0.0 ms      (edit list; was 0.0 before)
     MP3 in AVI      0.0 ms      (was +25.1 ms: LAME + decoder priming, 1105 samples, now removed)
+    AAC in AVI      0.0 ms      (no edit list in AVI: the 1024-sample priming is removed)
     PCM in AVI/MOV  0.0 ms
     Vorbis in mkv   0.0 ms      (chunks laid end to end; placing each at its 1 ms-rounded time
                                  smeared the tone: residual 0.27 against 0.005-0.009 now)
@@ -43,6 +44,7 @@ def test_click_written_at_frame_k_reads_back_within_2ms(tmp_path, kind):
 def test_mp3_in_avi_priming_is_recorded_in_the_probe(tmp_path):
     info = probe_video(write_kind(str(tmp_path), "avi_mp3"))
     assert info["audio_priming"] == 1105 and info["audio_rate"] == 44100
+    assert probe_video(write_kind(str(tmp_path), "avi_aac"))["audio_priming"] == 1024
     assert probe_video(write_kind(str(tmp_path), "mp4_aac"))["audio_priming"] == 0  # the edit list does it
 
 
@@ -249,7 +251,7 @@ def test_whole_folder_report_lists_exactly_the_broken_files(tmp_path):
     assert partial.count("bad/cut.mp4") == 1 and excluded.count("bad/cut.mp4") == 0
     good = {os.path.relpath(p, root) for p, _ in ds.files}
     assert good == {f"good/{k}{KINDS[k][0]}" for k in KINDS} | {"good/phone.mp4", "bad/cut.mp4"}
-    assert len(ds) == 7 * 3 + int(probe_video(str(root / "bad" / "cut.mp4"))["video_end"] * FPS) // 4
+    assert len(ds) == (len(KINDS) + 1) * 3 + int(probe_video(str(root / "bad" / "cut.mp4"))["video_end"] * FPS) // 4
     for i in range(len(ds)):  # every indexed clip decodes: nothing substituted
         assert ds[i]["video"].shape == (4, 3, 16, 16)
     assert ds._bad_files == {}
