@@ -9,11 +9,11 @@ import torch
 from mm_diffusion import sample as sample_job
 from mm_diffusion import train
 from mm_diffusion.data import load_data
-from mm_diffusion.pipelines import flags
-from mm_diffusion.pipelines.checkpoint import load_state_dict_file
-from mm_diffusion.pipelines.sample_generate import sample_labels
-from mm_diffusion.pipelines.sr_stage import SRStage
-from mm_diffusion.pipelines.train_tasks import AVTask
+from mm_diffusion.cli import flags
+from mm_diffusion.runs.checkpoint import load_state_dict_file
+from mm_diffusion.sampling.generate import sample_labels
+from mm_diffusion.sampling.sr_stage import SRStage
+from mm_diffusion.training.tasks import AVTask
 
 from .av_files import write_av
 
@@ -83,7 +83,7 @@ def test_sample_labels_class_id_and_uniform():
 
 
 def test_sampling_a_class_cond_run_with_class_id_and_sr(trained, tmp_path):
-    from mm_diffusion.pipelines.sample_testing import write_random_sr_checkpoint
+    from mm_diffusion.testing.checkpoints import write_random_sr_checkpoint
 
     sr = write_random_sr_checkpoint(str(tmp_path / "sr" / "sr_model.pt"))
     args = ["--multimodal_model_path", str(trained / "model000002.pt"), "--all_save_num", "2", "--batch_size", "2",
