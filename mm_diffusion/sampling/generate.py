@@ -87,6 +87,8 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
     sampler_gen = make_generator(derive_seed(seed, STREAMS["sampler"], first, count), device)
     shift_gen = make_generator(derive_seed(seed, STREAMS["shift"], first, count), "cpu")
     num_classes = getattr(model, "num_classes", None)
+    if num_classes is None and int(class_id) >= 0:
+        raise ValueError(f"--class_id {class_id} given but the model is not class-conditional (trained without --class_cond True)")
     labels = sample_labels(indices, seed, num_classes, device=device, class_id=class_id) if num_classes is not None else None
     if condition is not None:
         condition = {k: v.to(device=device, dtype=torch.float32) for k, v in condition.items()}

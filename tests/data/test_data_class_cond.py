@@ -74,6 +74,16 @@ def test_class_cond_flag_errors(class_dir, tmp_path):
     assert flags.model_kwargs_from_args({})["num_classes"] is None  # published default: unconditional
 
 
+def test_class_id_needs_a_class_conditional_model():
+    from mm_diffusion.diffusion import create_gaussian_diffusion
+    from mm_diffusion.models.configs import create_model
+    from mm_diffusion.sampling.generate import generate_av
+
+    with pytest.raises(ValueError, match="not class-conditional"):
+        generate_av(create_model("tiny"), create_gaussian_diffusion(steps=10), [0], video_size=(4, 3, 16, 16),
+                    audio_size=(1, 1600), steps=1, class_id=0)
+
+
 def test_sample_labels_class_id_and_uniform():
     assert sample_labels([0, 1, 2], 7, 3, class_id=2).tolist() == [2, 2, 2]
     uniform = sample_labels(list(range(300)), 7, 3)
