@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 import numbers
 import os
 import pickle
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Dict, Mapping, Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..runs.checkpoint import file_sha256
@@ -41,7 +39,6 @@ from .vggish import VGGISH_EXAMPLE_SAMPLES, VGGish, waveform_to_examples
 __all__ = [
     "VideoEncoder", "AudioEncoder", "AudioCLIPEncoder", "VGGishEncoder",
     "load_video_encoder", "load_audio_encoder",
-    "make_random_i3d_file", "make_torchscript_i3d_file", "make_random_audioclip_file", "make_random_vggish_file",
     "VIDEO_FEATURES", "AUDIO_ENCODERS", "WEIGHT_FILES",
 ]
 
