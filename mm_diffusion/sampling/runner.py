@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ..runs import dist
 from ..cli import flags as F
+from ..diffusion.samplers import solver_overrides
 from ..runs.checkpoint import load_model_weights
 from .conditional import ConditionSource, generate_conditional, known_modality
 from ..runs.locate import default_model_path, default_sr_model_path, model_name, resolve_model_paths
@@ -175,7 +176,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 def _one_batch(args, model, diffusion, sr, source, layout, indices, device, progress) -> None:
     seed = int(args.seed)
     common = dict(method=args.sample_fn, steps=int(args.steps), seed=seed, device=device,
-                  clip_denoised=F.str2bool(args.clip_denoised), progress=progress, class_id=int(args.class_id))
+                  clip_denoised=F.str2bool(args.clip_denoised), progress=progress, class_id=int(args.class_id),
+                  solver=solver_overrides(args.order, args.skip_type, args.solver_method, args.solver_type,
+                                          F.str2bool(args.denoise_to_zero)))
     if source is None:
         av = generate_av(model, diffusion, indices, video_size=args.video_size, audio_size=args.audio_size, **common)
         reference = None
