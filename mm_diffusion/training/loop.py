@@ -43,7 +43,7 @@ from ..runs.checkpoint import (CheckpointSet, checkpoint_paths, find_latest_chec
 from ..runs.ema import EMA
 from ..runs.rng import rng_state, set_rng_state
 from ..runs.log import RunLog
-from ..models.precision import PRECISIONS, MasterWeights, resolve_precision
+from ..models.precision import PRECISIONS, MasterWeights
 
 
 def fine_tuning_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], source: str,
@@ -59,7 +59,7 @@ def fine_tuning_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], sou
                 f"unconditional); every other tensor is loaded")
     return state
 
-__all__ = ["TrainConfig", "TrainLoop", "NonFiniteLossError", "resolve_precision", "resolve_resume", "ResumePlan"]
+__all__ = ["TrainConfig", "TrainLoop", "NonFiniteLossError", "resolve_resume", "ResumePlan"]
 
 class NonFiniteLossError(RuntimeError):
     """Raised after ``max_nonfinite`` consecutive steps with a non-finite loss or gradient."""

@@ -179,7 +179,7 @@ def test_cli_bad_input(tmp_path):
 
 
 def test_precision_resolution_and_bf16_step_on_cpu(tmp_path):
-    from mm_diffusion.training.loop import resolve_precision
+    from mm_diffusion.models.precision import resolve_precision
 
     cpu = torch.device("cpu")
     assert resolve_precision("auto", False, cpu) == "fp32"
