@@ -38,7 +38,7 @@ def _sync(device):
 
 
 def measure(config: str, mode: str, device: str, dtype: str, batch: int, warmup: int, repeats: int,
-            threads: int, compile_model: bool = False) -> dict:
+            threads: int, compile_model: bool = False, layout: str = "auto") -> dict:
     """One measurement in this process. Returns a dict of timings (seconds) and memory (MiB)."""
     import torch
 
@@ -54,6 +54,7 @@ def measure(config: str, mode: str, device: str, dtype: str, batch: int, warmup:
     # bf16_autocast / fp16: float32 weights under autocast (fp16 with a grad scaler).
     master = MasterWeights(model) if dtype == "bf16" else None
     compute = master.compute if master is not None else model
+    compute.channels_last = {"auto": None, "cl": True, "cf": False}[layout]
     net = torch.compile(compute) if compile_model else compute
     f, c, h, w = model.video_size
     video = torch.randn(batch, f, c, h, w, device=device)
@@ -103,7 +104,7 @@ def measure(config: str, mode: str, device: str, dtype: str, batch: int, warmup:
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_rss
     return dict(config=config, mode=mode, device=device, dtype=dtype, batch=batch, threads=threads,
-                compile=compile_model, median_s=statistics.median(times), min_s=min(times), runs=len(times),
+                compile=compile_model, layout=layout, median_s=statistics.median(times), min_s=min(times), runs=len(times),
                 peak_mib=round(peak, 1), params=sum(p.numel() for p in model.parameters()))
 
 
@@ -166,6 +167,9 @@ def main(argv=None):
                         help="comma list of fp32, bf16 (bf16 compute copy, fp32 master weights), bf16_autocast, fp16 "
                              "(autocast + grad scaler, CUDA); default fp32,bf16 on CPU, fp32,bf16,bf16_autocast on CUDA")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (CUDA)")
+    parser.add_argument("--layouts", default="auto",
+                        help="comma list of video memory layouts inside the network: auto (the model's default), "
+                             "cl (channels-last), cf (channels-first)")
     parser.add_argument("--skip_rs_mma", action="store_true", help="skip the RS-MMA vectorised-vs-loop timing")
     parser.add_argument("--json", default="benchmarks/out/bench_model.json", help="where to write the results")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -183,10 +187,11 @@ def main(argv=None):
         for mode in modes:
             for dtype in dtypes:
                 for comp in ([False, True] if (args.compile and cuda) else [False]):
-                    row = run_worker([config, mode, args.device, dtype, batch, args.warmup, args.repeats,
-                                      args.threads, comp])
-                    rows.append(row)
-                    print(_fmt(row), flush=True)
+                    for layout in args.layouts.split(","):
+                        row = run_worker([config, mode, args.device, dtype, batch, args.warmup, args.repeats,
+                                          args.threads, comp, layout])
+                        rows.append(row)
+                        print(_fmt(row), flush=True)
     rs = [] if args.skip_rs_mma else measure_rs_mma(args.threads, args.device)
     for r in rs:
         print(f"RS-MMA {r['case']:<30} vectorised {r['vectorised_s'] * 1e3:8.1f} ms   loop {r['loop_s'] * 1e3:8.1f} ms"
@@ -203,7 +208,7 @@ def main(argv=None):
 def _fmt(row):
     if "error" in row:
         return f"{row['config']:<6} {row['mode']:<8} {row['dtype']:<13} ERROR {row['error']}"
-    return (f"{row['config']:<6} {row['mode']:<8} {row['dtype']:<13} batch {row['batch']}"
+    return (f"{row['config']:<6} {row['mode']:<8} {row['dtype']:<13} {row.get('layout', 'auto'):<4} batch {row['batch']}"
             f"{' compiled' if row['compile'] else ''}: median {row['median_s']:.3f} s (min {row['min_s']:.3f}, "
             f"{row['runs']} runs)  peak {row['peak_mib']:.0f} MiB  params {row['params'] / 1e6:.1f}M")
 
