@@ -1,6 +1,7 @@
 """Speed and memory of the coupled U-Net.
 
-Measures, per named config (``tiny``, ``small``, ``paper``):
+Measures, per named config (``tiny``, ``small``, ``demo`` at its training batch 8, ``paper``), per precision
+(``fp32``; ``bf16``: a bf16 compute copy with float32 master weights; ``bf16_autocast``; ``fp16`` on CUDA):
   - ``forward``: eval-mode forward, no grad;
   - ``train``: train-mode forward + backward + AdamW step;
 each the median of ``--repeats`` runs after ``--warmup`` runs, and peak memory (CPU: peak RSS of a fresh
@@ -37,7 +38,7 @@ def _sync(device):
 
 
 def measure(config: str, mode: str, device: str, dtype: str, batch: int, warmup: int, repeats: int,
-            threads: int, compile_model: bool = False) -> dict:
+            threads: int, compile_model: bool = False, layout: str = "auto") -> dict:
     """One measurement in this process. Returns a dict of timings (seconds) and memory (MiB)."""
     import torch
 
@@ -45,16 +46,25 @@ def measure(config: str, mode: str, device: str, dtype: str, batch: int, warmup:
 
     torch.set_num_threads(threads)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from mm_diffusion.models.precision import MasterWeights
+
     torch.manual_seed(0)
     model = create_model(config).to(device)
-    net = torch.compile(model) if compile_model else model
+    # bf16: a bf16 compute copy with float32 master weights (cast once per optimizer step);
+    # bf16_autocast / fp16: float32 weights under autocast (fp16 with a grad scaler).
+    master = MasterWeights(model) if dtype == "bf16" else None
+    compute = master.compute if master is not None else model
+    compute.channels_last = {"auto": None, "cl": True, "cf": False}[layout]
+    net = torch.compile(compute) if compile_model else compute
     f, c, h, w = model.video_size
     video = torch.randn(batch, f, c, h, w, device=device)
     audio = torch.randn(batch, model.audio_size[0], model.audio_size[1], device=device)
     t = torch.randint(0, 1000, (batch,), device=device)
-    autocast = torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=dtype == "bf16")
+    amp = {"bf16_autocast": torch.bfloat16, "fp16": torch.float16}.get(dtype)
+    autocast = torch.autocast(device.split(":")[0], dtype=amp or torch.bfloat16, enabled=amp is not None)
+    scaler = torch.amp.GradScaler("cuda") if dtype == "fp16" else None
     if mode == "train":
-        model.train()
+        compute.train()
         opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
 
         def step():
@@ -62,10 +72,18 @@ def measure(config: str, mode: str, device: str, dtype: str, batch: int, warmup:
                 v, a = net(video, audio, t)
                 loss = (v.float() - video).square().mean() + (a.float() - audio).square().mean()
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            (scaler.scale(loss) if scaler is not None else loss).backward()
+            if master is not None:
+                master.pull_grads()
+            if scaler is not None:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+            if master is not None:
+                master.sync()
     else:
-        model.eval()
+        compute.eval()
 
         def step():
             with torch.no_grad(), autocast:
@@ -86,7 +104,7 @@ def measure(config: str, mode: str, device: str, dtype: str, batch: int, warmup:
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base_rss
     return dict(config=config, mode=mode, device=device, dtype=dtype, batch=batch, threads=threads,
-                compile=compile_model, median_s=statistics.median(times), min_s=min(times), runs=len(times),
+                compile=compile_model, layout=layout, median_s=statistics.median(times), min_s=min(times), runs=len(times),
                 peak_mib=round(peak, 1), params=sum(p.numel() for p in model.parameters()))
 
 
@@ -135,18 +153,23 @@ def run_worker(args_list: list) -> dict:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--configs", default="tiny,small,paper", help="comma list of named configs")
+    parser.add_argument("--configs", default="tiny,small,demo,paper", help="comma list of named configs")
     parser.add_argument("--device", default="cuda" if _cuda() else "cpu", help="cpu or cuda[:i]")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (the targets use 2)")
     parser.add_argument("--batch", type=int, default=2, help="batch size for train steps and forwards")
+    parser.add_argument("--demo_batch", type=int, default=8, help="batch size for the demo config (its training batch)")
     parser.add_argument("--paper_batch", type=int, default=1, help="batch size for the paper config")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs before timing")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs (the median is reported)")
     parser.add_argument("--paper_train", action="store_true",
                         help="also time the paper config's train step (slow on CPU; always on for CUDA)")
     parser.add_argument("--dtypes", default=None,
-                        help="comma list of fp32,bf16 (bf16 = autocast); default fp32 on CPU, fp32,bf16 on CUDA")
+                        help="comma list of fp32, bf16 (bf16 compute copy, fp32 master weights), bf16_autocast, fp16 "
+                             "(autocast + grad scaler, CUDA); default fp32,bf16 on CPU, fp32,bf16,bf16_autocast on CUDA")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (CUDA)")
+    parser.add_argument("--layouts", default="auto",
+                        help="comma list of video memory layouts inside the network: auto (the model's default), "
+                             "cl (channels-last), cf (channels-first)")
     parser.add_argument("--skip_rs_mma", action="store_true", help="skip the RS-MMA vectorised-vs-loop timing")
     parser.add_argument("--json", default="benchmarks/out/bench_model.json", help="where to write the results")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -156,18 +179,19 @@ def main(argv=None):
         return
 
     cuda = args.device.startswith("cuda")
-    dtypes = args.dtypes.split(",") if args.dtypes else (["fp32", "bf16"] if cuda else ["fp32"])
+    dtypes = args.dtypes.split(",") if args.dtypes else (["fp32", "bf16", "bf16_autocast"] if cuda else ["fp32", "bf16"])
     rows = []
     for config in args.configs.split(","):
-        batch = args.paper_batch if config == "paper" else args.batch
+        batch = {"paper": args.paper_batch, "demo": args.demo_batch}.get(config, args.batch)
         modes = ["forward", "train"] if (config != "paper" or cuda or args.paper_train) else ["forward"]
         for mode in modes:
             for dtype in dtypes:
                 for comp in ([False, True] if (args.compile and cuda) else [False]):
-                    row = run_worker([config, mode, args.device, dtype, batch, args.warmup, args.repeats,
-                                      args.threads, comp])
-                    rows.append(row)
-                    print(_fmt(row), flush=True)
+                    for layout in args.layouts.split(","):
+                        row = run_worker([config, mode, args.device, dtype, batch, args.warmup, args.repeats,
+                                          args.threads, comp, layout])
+                        rows.append(row)
+                        print(_fmt(row), flush=True)
     rs = [] if args.skip_rs_mma else measure_rs_mma(args.threads, args.device)
     for r in rs:
         print(f"RS-MMA {r['case']:<30} vectorised {r['vectorised_s'] * 1e3:8.1f} ms   loop {r['loop_s'] * 1e3:8.1f} ms"
@@ -183,8 +207,8 @@ def main(argv=None):
 
 def _fmt(row):
     if "error" in row:
-        return f"{row['config']:<6} {row['mode']:<8} {row['dtype']:<5} ERROR {row['error']}"
-    return (f"{row['config']:<6} {row['mode']:<8} {row['dtype']:<5} batch {row['batch']}"
+        return f"{row['config']:<6} {row['mode']:<8} {row['dtype']:<13} ERROR {row['error']}"
+    return (f"{row['config']:<6} {row['mode']:<8} {row['dtype']:<13} {row.get('layout', 'auto'):<4} batch {row['batch']}"
             f"{' compiled' if row['compile'] else ''}: median {row['median_s']:.3f} s (min {row['min_s']:.3f}, "
             f"{row['runs']} runs)  peak {row['peak_mib']:.0f} MiB  params {row['params'] / 1e6:.1f}M")
 

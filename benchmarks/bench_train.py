@@ -2,7 +2,7 @@
 
     python benchmarks/bench_train.py                      # CPU: tiny + small, fp32; 1 -> 2 CPU ranks
     python benchmarks/bench_train.py --quick              # fewer steps
-    python benchmarks/bench_train.py --configs small --device cuda --precisions fp32,bf16 --compile both
+    python benchmarks/bench_train.py --configs small --device cuda --precisions fp32,bf16,bf16_autocast --compile both
 
 Every measurement runs in a fresh subprocess (so peak memory is that run's own): a full optimizer step of
 ``TrainLoop`` (data, noise, forward, backward, clipping, AdamW, EMA) on the synthetic dataset, after
@@ -40,8 +40,9 @@ def worker(opts) -> None:
     from mm_diffusion.data import load_data
     from mm_diffusion.cli import flags
     from mm_diffusion.runs.rng import seed_everything
-    from mm_diffusion.training.loop import TrainConfig, TrainLoop, resolve_precision
+    from mm_diffusion.training.loop import TrainConfig, TrainLoop
     from mm_diffusion.training.tasks import AVTask
+    from mm_diffusion.models.precision import resolve_precision
 
     info = dist.setup_dist()
     device = info.device if opts.device != "cpu" else torch.device("cpu")
@@ -114,7 +115,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configs", default="tiny,small")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (CPU, plus CUDA when present)")
-    parser.add_argument("--precisions", default="", help="default: fp32 on CPU; fp32,bf16 on CUDA")
+    parser.add_argument("--precisions", default="", help="comma list of fp32, bf16 (compute copy), bf16_autocast, fp16; default: fp32,bf16 on CPU; "
+                             "fp32,bf16,bf16_autocast on CUDA")
     parser.add_argument("--compile", default="off", choices=["off", "on", "both"], help="torch.compile (CUDA runs)")
     parser.add_argument("--batch", type=int, default=4, help="samples per rank per step")
     parser.add_argument("--steps", type=int, default=10)
@@ -142,7 +144,7 @@ def main() -> None:
     compiles = {"off": [False], "on": [True], "both": [False, True]}[opts.compile]
     results = []
     for device in devices:
-        precisions = opts.precisions.split(",") if opts.precisions else (["fp32"] if device == "cpu" else ["fp32", "bf16"])
+        precisions = opts.precisions.split(",") if opts.precisions else (["fp32", "bf16"] if device == "cpu" else ["fp32", "bf16", "bf16_autocast"])
         for config in opts.configs.split(","):
             for precision in precisions:
                 for compiled in (compiles if device == "cuda" else [False]):

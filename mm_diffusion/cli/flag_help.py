@@ -26,7 +26,8 @@ FLAG_HELP = {
     "use_checkpoint": "activation checkpointing: less memory, about 30%% more compute",
     "use_scale_shift_norm": "FiLM-style timestep conditioning (scale and shift after GroupNorm)",
     "resblock_updown": "residual blocks for up/downsampling (False: parameter-free nearest upsampling)",
-    "use_fp16": "reduced precision: autocast to bf16 (fp16 with a grad scaler on GPUs without bf16)",
+    "use_fp16": "reduced precision: on the CPU a bf16 copy of the network (fp32 master weights in training), on GPUs "
+                "bf16 autocast (fp16 with a grad scaler on GPUs without bf16)",
     "video_type": "video convolution type: 2d+1d (factorised) or 3d",
     "audio_type": "audio convolution type: 1d or linear",
     # ---- diffusion (original names)
@@ -86,7 +87,9 @@ FLAG_HELP = {
     "lr_warmup_steps": "linear learning-rate warm-up steps",
     "grad_clip": "clip the global gradient norm to this value (0 = off)",
     "compile": "torch.compile the model",
-    "precision": "auto, fp32, bf16 or fp16 (auto: bf16/fp16 autocast on GPU when use_fp16, else fp32)",
+    "precision": "auto, fp32, bf16 (forward/backward on a bf16 copy of the weights, fp32 master weights, optimizer, "
+                 "EMA and checkpoints), bf16_autocast or fp16 (autocast + grad scaler, CUDA); auto: fp32 unless "
+                 "use_fp16, then bf16 on the CPU and bf16_autocast (fp16 without bf16) on GPUs",
     "sample_interval": "steps between progress samples written as mp4 (0 = never)",
     "sample_num": "clips per progress sample",
     "sample_steps": "DPM-Solver steps for progress samples",

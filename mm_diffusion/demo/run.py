@@ -34,6 +34,7 @@ from .report import all_passed, check_bars, format_table, gap_ratios, rows_from_
 from .sheet import clip_band, write_contact_sheet
 from ..runs.locate import ASSETS_DIR, demo_checkpoint, find_run_config
 from ..sampling.generate import generate_av
+from ..models.precision import inference_model, native_bf16_cpu
 
 __all__ = ["HELD_OUT_MIN_SEED", "DEFAULT_CHECKPOINT", "NOT_SHIPPED", "MISSING_CHECKPOINT", "create_parser",
            "resolve_checkpoint", "load_demo_model", "held_out_clips", "run_demo", "main"]
@@ -74,6 +75,9 @@ def create_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch_size", type=int, default=16, help="samples per model batch (default: 16)")
     parser.add_argument("--seed", type=int, default=1_000_003,
                         help=f"held-out dataset seed and sampling seed (default: 1000003; >= {HELD_OUT_MIN_SEED})")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="fp32, or bf16 (a bf16 copy of the network, computed with the CPU's bf16 units); auto: "
+                             "bf16 on a CPU with native bf16 (AMX or AVX512-BF16), else fp32 (default: auto)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
     parser.add_argument("--no_progress", action="store_true", help="no progress bars")
     return parser
@@ -203,10 +207,12 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
     torch.set_num_threads(int(args.threads))
     start = time.perf_counter()
     model, diffusion, info = load_demo_model(checkpoint)
+    precision = args.precision if args.precision != "auto" else ("bf16" if native_bf16_cpu() else "fp32")
+    model = inference_model(model, precision)
     if info["train_seed"] is not None and int(info["train_seed"]) == int(args.seed):
         raise ValueError(f"--seed {args.seed} is the checkpoint's training seed; held-out clips need another one")
     log(f"[demo] {checkpoint}: video {info['video_size']} at {info['fps']:g} fps, audio {info['audio_size']} at "
-        f"{info['audio_rate']} Hz; held-out dataset seed {args.seed}")
+        f"{info['audio_rate']} Hz; held-out dataset seed {args.seed}; {precision}")
     timings: Dict[str, float] = {"load": time.perf_counter() - start}
 
     t0 = time.perf_counter()
@@ -254,7 +260,7 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
         "counts": counts, "rows": rows, "gap_ratios": gaps, "bars": bars, "all_bars_passed": all_passed(bars),
         "scores": {t: {k: v for k, v in s.items()} for t, s in scores.items()},
         "files": files, "timings_s": {k: round(v, 3) for k, v in timings.items()},
-        "threads": int(args.threads), "table": table,
+        "threads": int(args.threads), "precision": precision, "table": table,
     }
     _write_json(os.path.join(args.out, "demo_results.json"), doc)
     log(table)

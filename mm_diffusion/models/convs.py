@@ -76,7 +76,11 @@ AUDIO_SCALE = 4  # audio factor per U-Net level
 
 def downsample_video(video: torch.Tensor) -> torch.Tensor:
     """``[N, C, F, H, W] -> [N, C, F, H/2, W/2]`` by 2x2 average pooling of every frame."""
-    return F.avg_pool3d(video, (1, VIDEO_SCALE, VIDEO_SCALE))
+    if video.dtype == torch.float32:
+        return F.avg_pool3d(video, (1, VIDEO_SCALE, VIDEO_SCALE))
+    # avg_pool3d has no bf16 CPU kernel; with H even, 2x2 windows over [N, C, F*H, W] never cross a frame.
+    n, c, f, h, w = video.shape
+    return F.avg_pool2d(video.reshape(n, c, f * h, w), VIDEO_SCALE).reshape(n, c, f, h // VIDEO_SCALE, w // VIDEO_SCALE)
 
 
 def upsample_video(video: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,7 @@ import torch.utils.checkpoint as torch_checkpoint
 
 from .attention import CrossModalAttention, SelfAttention, heads_for, spatial_attention, temporal_attention
 from .convs import AUDIO_SCALE, VIDEO_SCALE, AudioConv, ResampleAV, VideoConv, resample_av
-from .nn import GroupNorm32, check_groupnorm, reduced_precision, timestep_embedding, zero_module
+from .nn import GroupNorm32, check_groupnorm, compute_dtype, reduced_precision, timestep_embedding, zero_module
 
 ShiftSpec = Union[None, int, Sequence[int]]
 
@@ -286,9 +286,9 @@ class MultimodalUNet(nn.Module):
         self.last_shifts: list = []
         self._forced_shift: ShiftSpec = None
         self.shift_generator: Optional[torch.Generator] = None
-        # Video memory layout inside the network: None = channels-last (NDHWC) on CPU, where oneDNN's
-        # convolutions run faster on it (about 8% per fp32 train step, several times for bf16 convs), and on
-        # CUDA under autocast; True/False force it. Outputs do not depend on it.
+        # Video memory layout inside the network: None = channels-last (NDHWC) for float32 on CPU, where
+        # oneDNN's convolutions run faster on it (about 8% per fp32 train step), and on CUDA under autocast;
+        # channels-first for bf16 weights on CPU; True/False force it. Outputs do not depend on it.
         self.channels_last: Optional[bool] = None
 
     # ------------------------------------------------------------------ validation
@@ -399,25 +399,29 @@ class MultimodalUNet(nn.Module):
         ``label`` (alias ``y``): ``[N]`` int64 when ``num_classes`` is set.
         ``shift``: RS-MMA window offsets (see :meth:`draw_shifts`); the offsets used are kept in
         ``self.last_shifts``. Returns ``(video_out [N, F, C_out, H, W], audio_out [N, C_out, L])`` in the
-        input dtype. With ``use_fp16`` the body runs under autocast (bf16, or fp16 on GPUs without bf16)."""
+        input dtype. The body runs in the dtype of the weights (a bf16 copy from
+        :func:`mm_diffusion.models.precision.compute_copy` runs bf16 end to end, norms' statistics in float32);
+        float32 weights with ``use_fp16`` run under autocast (bf16, or fp16 on GPUs without bf16)."""
         label = y if label is None else label
         self._check_inputs(video, audio, timesteps, label)
         if shift is None:
             shift = self._forced_shift
         shifts = self.draw_shifts(video.shape[1], shift, generator)
         self.last_shifts = shifts
-        with reduced_precision(self.use_fp16, video.device):
-            v_out, a_out = self._forward(video, audio, timesteps, label, iter(shifts))
+        dtype = compute_dtype(self)
+        with reduced_precision(self.use_fp16 and dtype == torch.float32, video.device):
+            v_out, a_out = self._forward(video.to(dtype), audio.to(dtype), timesteps, label, iter(shifts))
         return v_out.to(video.dtype), a_out.to(audio.dtype)
 
     def _forward(self, video, audio, timesteps, label, shifts):
-        emb = self.time_embed(timestep_embedding(timesteps, self.model_channels))
+        emb = self.time_embed(timestep_embedding(timesteps, self.model_channels).to(video.dtype))
         if self.num_classes is not None:
             emb = emb + self.label_emb(label)
         v = video.transpose(1, 2)  # [N, C, F, H, W]
         channels_last = self.channels_last
         if channels_last is None:
-            channels_last = v.device.type == "cpu" or torch.is_autocast_enabled(v.device.type)
+            # bf16 weights on the CPU: channels-first, where GroupNorm is several times faster and convs as fast
+            channels_last = (v.device.type == "cpu" and v.dtype == torch.float32) or torch.is_autocast_enabled(v.device.type)
         if channels_last:
             v = v.contiguous(memory_format=torch.channels_last_3d)
         a = audio

@@ -30,7 +30,7 @@ class GroupNorm32(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gn = self.GroupNorm
-        return F.group_norm(x.float(), gn.num_groups, gn.weight, gn.bias, gn.eps).to(x.dtype)
+        return F.group_norm(norm_input(x), gn.num_groups, gn.weight, gn.bias, gn.eps).to(x.dtype)
 
 
 class ImageGroupNorm32(nn.GroupNorm):
@@ -42,7 +42,15 @@ class ImageGroupNorm32(nn.GroupNorm):
         super().__init__(groups, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.group_norm(x.float(), self.num_groups, self.weight, self.bias, self.eps).to(x.dtype)
+        return F.group_norm(norm_input(x), self.num_groups, self.weight, self.bias, self.eps).to(x.dtype)
+
+
+def norm_input(x: torch.Tensor) -> torch.Tensor:
+    """What a GroupNorm of this package normalises: ``x`` itself when it is bf16 (the kernels accumulate the
+    statistics and normalise in float32 and round once at the end, so the result equals the float32 path
+    rounded to bf16, and no float32 copy of the activation is made), else ``x`` in float32 (float32 inputs
+    unchanged; fp16 activations are upcast, since fp16 statistics can overflow)."""
+    return x if x.dtype in (torch.float32, torch.bfloat16) else x.float()
 
 
 def check_groupnorm(channels: int, groups: int = GROUPS) -> None:
@@ -61,7 +69,7 @@ def group_norm_tokens(x: torch.Tensor, norm: "GroupNorm32") -> torch.Tensor:
     b, t, c = x.shape
     gn = norm.GroupNorm
     x4 = x.reshape(b, t, 1, c).permute(0, 3, 1, 2)
-    out = F.group_norm(x4.float(), gn.num_groups, gn.weight, gn.bias, gn.eps).to(x.dtype)
+    out = F.group_norm(norm_input(x4), gn.num_groups, gn.weight, gn.bias, gn.eps).to(x.dtype)
     return out.permute(0, 2, 3, 1).reshape(b, t, c)
 
 
@@ -101,8 +109,21 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor
     The fused (flash) kernels need the head dimension contiguous; with any other layout SDPA silently falls
     back to its unfused math path (about 5x slower on CPU), so such inputs are made contiguous first.
     """
+    if q.dtype == torch.bfloat16 and q.device.type == "cpu":
+        return bf16_cpu_attention(q, k, v)
     q, k, v = (x if x.stride(-1) == 1 else x.contiguous() for x in (q, k, v))
     return F.scaled_dot_product_attention(q, k, v)
+
+
+def bf16_cpu_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The same attention for bf16 tensors on the CPU, as two batched matrix products with a softmax
+    accumulated in float32 (the scores rounded to bf16 before it, as in guided-diffusion's fp16 attention). SDPA's bf16 CPU kernel is
+    slower than its float32 one, 2-4x in backward at this package's sequence lengths (8-256 tokens), while
+    bf16 matrix products run at the CPU's bf16 rate. Shapes as :func:`attention`."""
+    b, h, tq, d = q.shape
+    scores = torch.bmm(q.reshape(b * h, tq, d) * d ** -0.5, k.reshape(b * h, -1, d).transpose(1, 2))
+    weights = torch.softmax(scores, dim=-1)  # the bf16 kernel accumulates in float32
+    return torch.bmm(weights, v.reshape(b * h, -1, v.shape[-1])).view(b, h, tq, v.shape[-1])
 
 
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
@@ -114,6 +135,12 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 def conv_same_padding(kernel_size: int, dilation: int = 1) -> int:
     """Padding that keeps the length of a stride-1 convolution with an odd kernel."""
     return dilation * (kernel_size - 1) // 2
+
+
+def compute_dtype(model: nn.Module) -> torch.dtype:
+    """The dtype a network computes in: that of its time-embedding weights (float32 for a normal model,
+    bf16 for a :func:`mm_diffusion.models.precision.compute_copy`)."""
+    return model.time_embed[0].weight.dtype
 
 
 def reduced_precision(enabled: bool, device: torch.device):

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as torch_checkpoint
 
 from .attention import heads_for
-from .nn import ImageGroupNorm32, attention, merge_heads, reduced_precision, timestep_embedding, zero_module
+from .nn import ImageGroupNorm32, attention, compute_dtype, merge_heads, reduced_precision, timestep_embedding, zero_module
 
 
 def default_channel_mult(image_size: int) -> tuple:
@@ -225,11 +225,12 @@ class ImageUNet(nn.Module):
         div = 2 ** (len(self.channel_mult) - 1)
         if x.shape[-1] % div or x.shape[-2] % div:
             raise ValueError(f"image height and width must be divisible by {div}, got {tuple(x.shape[-2:])}")
-        with reduced_precision(self.use_fp16, x.device):
-            emb = self.time_embed(timestep_embedding(timesteps, self.model_channels))
+        dtype = compute_dtype(self)
+        with reduced_precision(self.use_fp16 and dtype == torch.float32, x.device):
+            emb = self.time_embed(timestep_embedding(timesteps, self.model_channels).to(dtype))
             if self.num_classes is not None:
                 emb = emb + self.label_emb(y)
-            h, skips = x, []
+            h, skips = x.to(dtype), []
             for block in self.input_blocks:
                 h = block(h, emb, self.use_checkpoint)
                 skips.append(h)

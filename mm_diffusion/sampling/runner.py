@@ -21,6 +21,7 @@ from ..runs import dist
 from ..cli import flags as F
 from ..diffusion.samplers import solver_overrides
 from ..runs.checkpoint import load_model_weights
+from ..models.precision import inference_model, resolve_precision
 from .conditional import ConditionSource, generate_conditional, known_modality
 from ..runs.locate import default_model_path, default_sr_model_path, model_name, resolve_model_paths
 from .args import checkpoint_args, finalize_args, parse_sample_args
@@ -63,7 +64,7 @@ def load_multimodal(args: argparse.Namespace, checkpoint: str, device: torch.dev
     model, diffusion = F.create_model_and_diffusion(args)
     report = load_model_weights(model, checkpoint, strict=F.str2bool(args.is_strict), log=log)
     log(f"loaded {len(report.loaded)} tensors from {checkpoint}")
-    return model.to(device).eval(), diffusion
+    return _for_inference(model.to(device).eval(), args, device), diffusion
 
 
 def load_sr(args: argparse.Namespace, checkpoint: str, device: torch.device, log: Callable[[str], None]):
@@ -72,7 +73,12 @@ def load_sr(args: argparse.Namespace, checkpoint: str, device: torch.device, log
     model, diffusion = F.create_sr_model_and_diffusion(sr_args)
     report = load_model_weights(model, checkpoint, strict=F.str2bool(args.is_strict), log=log)
     log(f"loaded {len(report.loaded)} SR tensors from {checkpoint}")
-    return model.to(device).eval(), diffusion
+    return _for_inference(model.to(device).eval(), args, device), diffusion
+
+
+def _for_inference(model, args: argparse.Namespace, device: torch.device):
+    """``--use_fp16 True``: a bf16 copy of the network on the CPU, autocast on GPUs (fp32 otherwise)."""
+    return inference_model(model, resolve_precision("auto", F.str2bool(args.use_fp16), device))
 
 
 class _LazySR:

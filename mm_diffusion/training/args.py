@@ -13,7 +13,8 @@ import torch
 from ..runs import dist
 from ..runs.checkpoint import find_latest_checkpoint
 from ..runs.ema import parse_ema_rates
-from .loop import TrainConfig, resolve_precision
+from ..models.precision import resolve_precision
+from .loop import TrainConfig
 
 __all__ = ["train_defaults", "check_output_dir", "write_run_config", "train_config_from_args"]
 

@@ -43,6 +43,7 @@ from ..runs.checkpoint import (CheckpointSet, checkpoint_paths, find_latest_chec
 from ..runs.ema import EMA
 from ..runs.rng import rng_state, set_rng_state
 from ..runs.log import RunLog
+from ..models.precision import PRECISIONS, MasterWeights
 
 
 def fine_tuning_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], source: str,
@@ -58,7 +59,7 @@ def fine_tuning_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], sou
                 f"unconditional); every other tensor is loaded")
     return state
 
-__all__ = ["TrainConfig", "TrainLoop", "NonFiniteLossError", "resolve_precision", "resolve_resume", "ResumePlan"]
+__all__ = ["TrainConfig", "TrainLoop", "NonFiniteLossError", "resolve_resume", "ResumePlan"]
 
 class NonFiniteLossError(RuntimeError):
     """Raised after ``max_nonfinite`` consecutive steps with a non-finite loss or gradient."""
@@ -73,8 +74,9 @@ class TrainConfig:
     lr_anneal_steps (linear decay to 0 at that step, 0 = off); grad_clip: max global grad norm (0 = off);
     ema_rates: e.g. ["0.9999"]; max_steps: stop after this step (0 = never); log/save/sample_interval
     (0 = never; a final checkpoint is always written when max_steps is reached); sample_num /
-    sample_steps / sample_method: progress samples; precision: "fp32" | "bf16" | "fp16" (resolved, see
-    :func:`resolve_precision`); max_nonfinite: consecutive bad steps before :class:`NonFiniteLossError`.
+    sample_steps / sample_method: progress samples; precision: "fp32" | "bf16" | "bf16_autocast" | "fp16"
+    (resolved, see :func:`mm_diffusion.models.precision.resolve_precision`); max_nonfinite: consecutive bad
+    steps before :class:`NonFiniteLossError`.
     """
 
     output_dir: str
@@ -115,28 +117,10 @@ class TrainConfig:
             raise ValueError(f"--lr must be > 0, got {self.lr}")
         if float(self.grad_clip) < 0:
             raise ValueError(f"--grad_clip must be >= 0 (0 disables clipping), got {self.grad_clip}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if int(self.max_nonfinite) < 1:
             raise ValueError(f"--max_nonfinite must be >= 1, got {self.max_nonfinite}")
-
-
-def resolve_precision(requested: str, use_fp16: bool, device: torch.device) -> str:
-    """``"auto"`` -> fp32 unless ``use_fp16``; reduced precision is bf16 on CPUs and on GPUs that support
-    it, fp16 (with a grad scaler) on older GPUs. Explicit ``fp32``/``bf16``/``fp16`` are checked."""
-    requested = (requested or "auto").lower()
-    if requested not in ("auto", "fp32", "bf16", "fp16"):
-        raise ValueError(f"--precision must be auto, fp32, bf16 or fp16, got {requested!r}")
-    cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    if requested == "auto":
-        if not use_fp16:
-            return "fp32"
-        return "fp16" if device.type == "cuda" and not cuda_bf16 else "bf16"
-    if requested == "fp16" and device.type != "cuda":
-        raise ValueError("--precision fp16 needs a CUDA device (fp16 autocast with a grad scaler); use bf16 on the CPU")
-    if requested == "bf16" and device.type == "cuda" and not cuda_bf16:
-        raise ValueError("this GPU does not support bf16; use --precision fp16")
-    return requested
 
 
 # ----------------------------------------------------------------------------------------------
@@ -209,20 +193,23 @@ class TrainLoop:
         fused_ok = self.device.type == "cuda"
         self.opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
                                      **(dict(fused=True) if fused_ok else dict(foreach=True)))
-        self.amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[config.precision]
+        self.amp_dtype = {"bf16_autocast": torch.bfloat16, "fp16": torch.float16}.get(config.precision)
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
         self.ema = EMA(model, config.ema_rates)
 
         if resume is not None:
             self._load(resume)
+        # --precision bf16: forward and backward run on a bf16 copy of the (float32, master) model
+        self.master = MasterWeights(model, torch.bfloat16) if config.precision == "bf16" else None
+        compute = self.master.compute if self.master is not None else model
 
         if dist.is_distributed():
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.net = DDP(model, device_ids=ids, output_device=ids[0] if ids else None, broadcast_buffers=False)
+            self.net = DDP(compute, device_ids=ids, output_device=ids[0] if ids else None, broadcast_buffers=False)
         else:
-            self.net = model
+            self.net = compute
         self._ddp = self.net if dist.is_distributed() else None
         if config.compile:
             self.net = torch.compile(self.net)
@@ -359,6 +346,8 @@ class TrainLoop:
             if isinstance(self.schedule, LossSecondMomentResampler):
                 self.schedule.update_with_local_losses(t[rows], losses["loss"].detach())
 
+        if self.master is not None:
+            self.master.pull_grads()
         if self.scaler is not None:
             self.scaler.unscale_(self.opt)
         grads = [p.grad for p in self.params if p.grad is not None]
@@ -401,6 +390,8 @@ class TrainLoop:
                 applied = True
             if applied:
                 self.ema.update()
+                if self.master is not None:
+                    self.master.sync()
             self._consecutive_bad = 0
         self.step += 1
         out = {k: v for k, v in sums.items()}

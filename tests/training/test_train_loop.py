@@ -179,14 +179,14 @@ def test_cli_bad_input(tmp_path):
 
 
 def test_precision_resolution_and_bf16_step_on_cpu(tmp_path):
-    from mm_diffusion.training.loop import resolve_precision
+    from mm_diffusion.models.precision import resolve_precision
 
     cpu = torch.device("cpu")
     assert resolve_precision("auto", False, cpu) == "fp32"
     assert resolve_precision("auto", True, cpu) == "bf16"
     with pytest.raises(ValueError, match="needs a CUDA device"):
         resolve_precision("fp16", False, cpu)
-    with pytest.raises(ValueError, match="auto, fp32, bf16 or fp16"):
+    with pytest.raises(ValueError, match="auto, fp32, bf16, bf16_autocast, fp16"):
         resolve_precision("int8", False, cpu)
     loop = _loop(tmp_path, precision="bf16", grad_clip=0.5)
     before = [p.detach().clone() for p in loop.model.parameters()]
