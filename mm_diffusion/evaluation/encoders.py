@@ -40,7 +40,6 @@ from .vggish import VGGISH_EXAMPLE_SAMPLES, VGGish, waveform_to_examples
 __all__ = [
     "VideoEncoder", "AudioEncoder", "AudioCLIPEncoder", "VGGishEncoder",
     "load_video_encoder", "load_audio_encoder",
-    "make_random_i3d_file", "make_torchscript_i3d_file", "make_random_audioclip_file", "make_random_vggish_file",
     "VIDEO_FEATURES", "AUDIO_ENCODERS", "WEIGHT_FILES",
 ]
 

@@ -283,7 +283,6 @@ class MultimodalUNet(nn.Module):
             GroupNorm32(ch), nn.SiLU(), zero_module(VideoConv(input_ch, video_out_channels, 3, "3d"))
         )
         self.shifted_blocks = [m for m in self.modules() if isinstance(m, CrossModalAttention) and m.window_shift]
-        self.last_shifts: list = []
         self._forced_shift: ShiftSpec = None
         self.shift_generator: Optional[torch.Generator] = None
         # Video memory layout inside the network: None = channels-last (NDHWC) on CPU, where oneDNN's
@@ -397,15 +396,13 @@ class MultimodalUNet(nn.Module):
     ):
         """``video: [N, F, C, H, W]``, ``audio: [N, C, L]``, ``timesteps: [N]`` (int or float),
         ``label`` (alias ``y``): ``[N]`` int64 when ``num_classes`` is set.
-        ``shift``: RS-MMA window offsets (see :meth:`draw_shifts`); the offsets used are kept in
-        ``self.last_shifts``. Returns ``(video_out [N, F, C_out, H, W], audio_out [N, C_out, L])`` in the
+        ``shift``: RS-MMA window offsets (see :meth:`draw_shifts`). Returns ``(video_out [N, F, C_out, H, W], audio_out [N, C_out, L])`` in the
         input dtype. With ``use_fp16`` the body runs under autocast (bf16, or fp16 on GPUs without bf16)."""
         label = y if label is None else label
         self._check_inputs(video, audio, timesteps, label)
         if shift is None:
             shift = self._forced_shift
         shifts = self.draw_shifts(video.shape[1], shift, generator)
-        self.last_shifts = shifts
         with reduced_precision(self.use_fp16, video.device):
             v_out, a_out = self._forward(video, audio, timesteps, label, iter(shifts))
         return v_out.to(video.dtype), a_out.to(audio.dtype)

@@ -49,7 +49,6 @@ class Denoiser:
         self.clip_denoised = bool(clip_denoised)
         self.thresholding = bool(thresholding)
         self.generator = generator
-        self.nfe = 0
         self._checked = False
 
     @property
@@ -68,7 +67,6 @@ class Denoiser:
             self._checked = True
         diffusion = self.diffusion
         tt = self._index(x, t)
-        self.nfe += 1
         if not self.condition:
             pred = diffusion.predict(self.model_fn, x, tt)
             return self._constrain(pred, x, tt, keys=None)
