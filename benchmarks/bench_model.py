@@ -8,7 +8,7 @@ each the median of ``--repeats`` runs after ``--warmup`` runs, and peak memory (
 worker process above its baseline; CUDA: ``torch.cuda.max_memory_allocated``). On CUDA both fp32 and bf16
 autocast are measured. It also times vectorised RS-MMA against the per-frame loop used as the test oracle.
 
-    python benchmarks/bench_model.py                       # CPU, 2 threads, the targets
+    python benchmarks/bench_model.py                       # CPU, 2 threads, the project's targets
     python benchmarks/bench_model.py --device cuda --configs tiny,small,paper --batch 4
     python benchmarks/bench_model.py --json benchmarks/out/model.json
 

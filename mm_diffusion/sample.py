@@ -1,19 +1,16 @@
 """``python -m mm_diffusion.sample``: unconditional audio-video generation with optional super-resolution.
 
-Flags: ``python -m mm_diffusion.sample --help``; guide: docs/sampling.md. Called by ``ssh_scripts/multimodal_sample_sr.sh``.
+Flags: ``python -m mm_diffusion.sample --help``; guide: docs/sampling.md; the job: :func:`mm_diffusion.sampling.runner.sample`.
+Called by ``ssh_scripts/multimodal_sample_sr.sh``.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+import sys
 
-from .sampling.runner import cli
-from .sampling.runner import main as _main
+from .cli.errors import run_cli
+from .sampling.runner import sample as main
 
-
-def main(argv: Optional[List[str]] = None) -> dict:
-    """Run the job with ``argv`` (default: the command line); returns the run summary."""
-    return _main("sample", argv)
-
+__all__ = ["main"]
 
 if __name__ == "__main__":
-    cli("sample")
+    sys.exit(run_cli(main))

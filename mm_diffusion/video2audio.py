@@ -1,20 +1,16 @@
 """``python -m mm_diffusion.video2audio``: zero-shot video-to-audio generation.
 
 The video of each reference clip (``--ref_path``) is kept; the audio is generated. Flags: ``--help``; guide:
-docs/sampling.md. Called by ``ssh_scripts/video2audio_sample.sh``.
+docs/sampling.md; the job: :func:`mm_diffusion.sampling.runner.video2audio`. Called by ``ssh_scripts/video2audio_sample.sh``.
 """
 from __future__ import annotations
 
-from typing import List, Optional
+import sys
 
-from .sampling.runner import cli
-from .sampling.runner import main as _main
+from .cli.errors import run_cli
+from .sampling.runner import video2audio as main
 
-
-def main(argv: Optional[List[str]] = None) -> dict:
-    """Run the job with ``argv`` (default: the command line); returns the run summary."""
-    return _main("video2audio", argv)
-
+__all__ = ["main"]
 
 if __name__ == "__main__":
-    cli("video2audio")
+    sys.exit(run_cli(main))

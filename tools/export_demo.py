@@ -26,9 +26,10 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from mm_diffusion.cli import flags as F  # noqa: E402
+from mm_diffusion.cli.flags import create_model_and_diffusion, run_rates  # noqa: E402
 from mm_diffusion.runs.checkpoint import (  # noqa: E402
     file_sha256, find_latest_checkpoint, list_checkpoint_steps, load_model_weights, load_state_dict_file, save_checkpoint)
+from mm_diffusion.runs.files import write_json  # noqa: E402
 
 MAX_BYTES = 25 * 2 ** 20
 
@@ -69,11 +70,11 @@ def main(argv=None) -> int:
     with open(os.path.join(args.run_dir, "config.json"), encoding="utf-8") as handle:
         run_config = json.load(handle)
     flags = dict(run_config["args"])
-    flags["video_fps"], flags["audio_fps"] = F.run_rates(flags)
+    flags["video_fps"], flags["audio_fps"] = run_rates(flags)
     path, step, source = pick_weights(args.run_dir, args.step, args.ema)
     state = {k: v.detach().to(torch.float32).clone().contiguous() if v.is_floating_point() else v.clone()
              for k, v in load_state_dict_file(path).items()}
-    model, _ = F.create_model_and_diffusion(flags)
+    model, _ = create_model_and_diffusion(flags)
     load_model_weights(model, state, strict=True)
 
     os.makedirs(args.out_dir, exist_ok=True)
@@ -88,11 +89,7 @@ def main(argv=None) -> int:
                       "file": os.path.basename(path)},
            "sha256": digest, "parameters": sum(v.numel() for v in state.values() if v.is_floating_point())}
     meta = os.path.join(args.out_dir, f"{args.name}.json")
-    tmp = meta + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(doc, handle, indent=1, sort_keys=True)
-        handle.write("\n")
-    os.replace(tmp, meta)
+    write_json(meta, doc, indent=1, newline=True)
     progress = os.path.join(args.run_dir, "progress.csv")
     if os.path.isfile(progress):
         shutil.copyfile(progress, os.path.join(args.out_dir, f"{args.name}_progress.csv"))

@@ -146,32 +146,48 @@ def _diffusion_defaults() -> Dict[str, Any]:
     )
 
 
+# The one rename table: flag name -> constructor keyword (``MultimodalUNet`` / ``SuperResModel``), in --help
+# order. The defaults and --config NAME (:func:`config_to_flags`) are read through it from the registry.
+MODEL_FLAGS = (
+    ("video_size", "video_size"), ("audio_size", "audio_size"), ("num_channels", "model_channels"),
+    ("num_res_blocks", "num_res_blocks"), ("num_heads", "num_heads"), ("num_heads_upsample", "num_heads_upsample"),
+    ("num_head_channels", "num_head_channels"), ("cross_attention_resolutions", "cross_attention_resolutions"),
+    ("cross_attention_windows", "cross_attention_windows"), ("cross_attention_shift", "cross_attention_shift"),
+    ("video_attention_resolutions", "video_attention_resolutions"),
+    ("audio_attention_resolutions", "audio_attention_resolutions"), ("channel_mult", "channel_mult"),
+    ("dropout", "dropout"), ("class_cond", "num_classes"), ("use_checkpoint", "use_checkpoint"),
+    ("use_scale_shift_norm", "use_scale_shift_norm"), ("resblock_updown", "resblock_updown"),
+    ("use_fp16", "use_fp16"), ("video_type", "video_type"), ("audio_type", "audio_type"),
+)
+SR_FLAGS = (
+    ("large_size", "image_size"), ("sr_num_channels", "model_channels"), ("sr_num_res_blocks", "num_res_blocks"),
+    ("sr_num_heads", "num_heads"), ("sr_num_heads_upsample", "num_heads_upsample"),
+    ("sr_num_head_channels", "num_head_channels"), ("sr_attention_resolutions", "attention_resolutions"),
+    ("sr_channel_mult", "channel_mult"), ("sr_dropout", "dropout"), ("sr_class_cond", "num_classes"),
+    ("sr_use_scale_shift_norm", "use_scale_shift_norm"), ("sr_resblock_updown", "resblock_updown"),
+    ("use_checkpoint", "use_checkpoint"), ("use_fp16", "use_fp16"),
+)
+
+
+def _flag_value(keyword: str, value: Any) -> Any:
+    if keyword == "num_classes":
+        return value is not None  # class_cond
+    return list(value) if isinstance(value, (list, tuple)) else value
+
+
+def _config_flags(cfg: Mapping[str, Any], table) -> Dict[str, Any]:
+    return {flag: _flag_value(keyword, cfg[keyword]) for flag, keyword in table}
+
+
 def model_defaults() -> Dict[str, Any]:
-    """Coupled U-Net flags; defaults are the published network (``--config paper``)."""
-    return dict(
-        video_size=[16, 3, 64, 64],
-        audio_size=[1, 25600],
-        num_channels=128,
-        num_res_blocks=2,
-        num_heads=4,
-        num_heads_upsample=-1,
-        num_head_channels=64,
-        cross_attention_resolutions=[2, 4, 8],
-        cross_attention_windows=[1, 4, 8],
-        cross_attention_shift=True,
-        video_attention_resolutions=[2, 4, 8],
-        audio_attention_resolutions=[-1],
-        channel_mult=[],
-        dropout=0.1,
-        class_cond=False,
-        num_classes=0,
-        use_checkpoint=False,
-        use_scale_shift_norm=True,
-        resblock_updown=True,
-        use_fp16=False,
-        video_type="2d+1d",
-        audio_type="1d",
-    )
+    """Coupled U-Net flags; defaults are the published network (the registry's ``paper``), except
+    ``channel_mult=[]``: guided-diffusion's multipliers for the frame size (the paper's for 64x64)."""
+    from ..models.configs import MODEL_CONFIGS
+
+    flags = _config_flags(MODEL_CONFIGS["paper"], MODEL_FLAGS)
+    at = list(flags).index("class_cond") + 1  # --num_classes (0: from the class folders) follows --class_cond
+    items = list({**flags, "channel_mult": []}.items())
+    return dict(items[:at] + [("num_classes", 0)] + items[at:])
 
 
 def model_and_diffusion_defaults() -> Dict[str, Any]:
@@ -182,25 +198,16 @@ def model_and_diffusion_defaults() -> Dict[str, Any]:
 
 
 def sr_model_defaults() -> Dict[str, Any]:
-    """Super-resolution U-Net flags; defaults are the published 64->256 model (``--config sr_paper``)."""
-    return dict(
-        large_size=256,
-        small_size=64,
-        sr_num_channels=192,
-        sr_num_res_blocks=2,
-        sr_num_heads=4,
-        sr_num_heads_upsample=-1,
-        sr_num_head_channels=-1,
-        sr_attention_resolutions=[8, 16, 32],
-        sr_channel_mult=[],
-        sr_dropout=0.0,
-        sr_class_cond=False,
-        sr_num_classes=0,
-        sr_use_scale_shift_norm=True,
-        sr_resblock_updown=True,
-        use_checkpoint=False,
-        use_fp16=False,
-    )
+    """Super-resolution U-Net flags; defaults are the published 64->256 model (the registry's ``sr_paper``),
+    except ``sr_channel_mult=[]`` (the multipliers for ``--large_size``, the paper's for 256)."""
+    from ..models.configs import SR_CONFIGS
+
+    cfg = SR_CONFIGS["sr_paper"]
+    out = _config_flags(cfg, SR_FLAGS)
+    out = {"large_size": out.pop("large_size"), "small_size": cfg["image_size"] // 4, **out, "sr_channel_mult": []}
+    at = list(out).index("sr_class_cond") + 1  # --sr_num_classes follows --sr_class_cond
+    items = list(out.items())
+    return dict(items[:at] + [("sr_num_classes", 0)] + items[at:])
 
 
 def sr_model_and_diffusion_defaults() -> Dict[str, Any]:
@@ -313,36 +320,16 @@ def config_to_flags(name: str) -> Dict[str, Any]:
 
     if name in MODEL_CONFIGS:
         cfg = MODEL_CONFIGS[name]
-        out = dict(
-            video_size=list(cfg["video_size"]), audio_size=list(cfg["audio_size"]),
-            num_channels=cfg["model_channels"], num_res_blocks=cfg["num_res_blocks"],
-            num_heads=cfg["num_heads"], num_heads_upsample=cfg["num_heads_upsample"],
-            num_head_channels=cfg["num_head_channels"],
-            cross_attention_resolutions=list(cfg["cross_attention_resolutions"]),
-            cross_attention_windows=list(cfg["cross_attention_windows"]),
-            cross_attention_shift=bool(cfg["cross_attention_shift"]),
-            video_attention_resolutions=list(cfg["video_attention_resolutions"]),
-            audio_attention_resolutions=list(cfg["audio_attention_resolutions"]),
-            channel_mult=list(cfg["channel_mult"]), dropout=cfg["dropout"],
-            use_checkpoint=cfg["use_checkpoint"], use_scale_shift_norm=cfg["use_scale_shift_norm"],
-            resblock_updown=cfg["resblock_updown"], use_fp16=cfg["use_fp16"],
-            video_type=cfg["video_type"], audio_type=cfg["audio_type"],
-            learn_sigma=cfg["video_out_channels"] == 2 * cfg["video_size"][1],
-        )
+        out = _config_flags(cfg, MODEL_FLAGS)
+        del out["class_cond"]
+        out["learn_sigma"] = cfg["video_out_channels"] == 2 * cfg["video_size"][1]
         return out
     if name in SR_CONFIGS:
         cfg = SR_CONFIGS[name]
-        return dict(
-            large_size=cfg["image_size"], small_size=cfg["image_size"] // 4,
-            sr_num_channels=cfg["model_channels"], sr_num_res_blocks=cfg["num_res_blocks"],
-            sr_num_heads=cfg["num_heads"], sr_num_heads_upsample=cfg["num_heads_upsample"],
-            sr_num_head_channels=cfg["num_head_channels"],
-            sr_attention_resolutions=list(cfg["attention_resolutions"]),
-            sr_channel_mult=list(cfg["channel_mult"]), sr_dropout=cfg["dropout"],
-            sr_use_scale_shift_norm=cfg["use_scale_shift_norm"], sr_resblock_updown=cfg["resblock_updown"],
-            use_checkpoint=cfg["use_checkpoint"], use_fp16=cfg["use_fp16"],
-            sr_learn_sigma=cfg["out_channels"] == 2 * cfg["in_channels"],
-        )
+        out = _config_flags(cfg, SR_FLAGS)
+        del out["sr_class_cond"]
+        out.update(small_size=cfg["image_size"] // 4, sr_learn_sigma=cfg["out_channels"] == 2 * cfg["in_channels"])
+        return out
     raise ValueError(f"unknown --config {name!r}; choose one of {sorted(MODEL_CONFIGS) + sorted(SR_CONFIGS)}")
 
 

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from . import media
 from .clip_index import build_file_index, class_name, clip_starts, frames_available
 from .sampler import ResumableSampler
+from .synthetic.spec import parse_synthetic_spec
 from .transforms import check_sizes, fit_length, frames_to_tensor, resize_and_pad
 
 __all__ = ["ClipDataset", "ResumableSampler", "load_data", "BatchStream", "collate_av"]
@@ -333,15 +334,16 @@ def load_data(*, data_dir: Optional[str] = None, batch_size: int, video_size: Se
     sampler_rank, sampler_world = rank, world_size
     if dataset is None:
         text = os.fspath(data_dir)
-        if text == "synthetic" or text.startswith("synthetic:"):
+        spec = parse_synthetic_spec(text, default_seed=seed)
+        if spec is not None:
             from .synthetic import SyntheticAVDataset
 
             if class_cond:
                 raise ValueError("class_cond needs a data folder with one sub-folder per class; the synthetic "
                                  "dataset has no labels")
-            num = int(text.split(":", 1)[1]) if ":" in text else 1024
+            num, clip_seed = spec
             dataset = SyntheticAVDataset(num, video_size, audio_size, fps=video_fps, audio_rate=audio_fps,
-                                         seed=seed, random_flip=random_flip and not deterministic, hum_level=hum_level)
+                                         seed=clip_seed, random_flip=random_flip and not deterministic, hum_level=hum_level)
         else:
             if hum_level:
                 raise ValueError(f"hum_level={hum_level} applies to the synthetic dataset only, not to the folder {text!r}")

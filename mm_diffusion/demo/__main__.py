@@ -1,9 +1,12 @@
-"""``python -m mm_diffusion.demo``: the one-command demo (see ``mm_diffusion.demo.run`` and docs/demo.md)."""
+"""``python -m mm_diffusion.demo``: the one-command demo (the job: :func:`mm_diffusion.demo.run.demo`; docs/demo.md)."""
 from __future__ import annotations
 
 import sys
 
-from .run import main
+from ..cli.errors import run_cli
+from .run import demo as main
+
+__all__ = ["main"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_cli(main))

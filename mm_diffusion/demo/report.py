@@ -1,4 +1,4 @@
-"""The demo's verdict: analyser rows per task, gap-closed ratios and the issue's quality bars, as one table.
+"""The demo's verdict: analyser rows per task, gap-closed ratios and the quality bars, as one table.
 
 A *row* is a dict of three analyser figures (``ball_detected_rate``, ``av_sync_f1`` exact frame,
 ``colour_pitch_agreement``). For a figure, with ``R`` its value on real clips and ``S`` on real clips with
@@ -6,7 +6,7 @@ shuffled audio (chance), a generated value ``G`` closes the fraction ``(G - S) /
 ``R == S`` the ratio is undefined (``None``, printed ``n/a``) and the bar counts as failed: the reference
 clips cannot tell synchrony from chance, so nothing was shown.
 
-Bars (issue 8; not to be lowered here): unconditional ball-detected rate >= 0.9; for every generated task,
+Bars (the project's targets; not to be lowered here): unconditional ball-detected rate >= 0.9; for every generated task,
 AV-sync F1 and colour-pitch agreement each close >= 0.6 of the gap.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ From one checkpoint of the coupled U-Net (default: the shipped ``mm_diffusion/as
 1. ``--num_samples`` unconditional AV pairs with DPM-Solver (``--steps`` steps);
 2. audio-to-video and video-to-audio zero-shot generation for ``--num_conditional`` held-out synthetic clips;
 3. the synthetic analyser on all of them, on ``--num_real`` held-out real clips and on those clips with
-   shuffled audio (chance level); one table with the gap-closed ratios against the issue's bars;
+   shuffled audio (chance level); one table with the gap-closed ratios against the quality bars;
 4. mp4s, one contact sheet PNG per task and ``demo_results.json`` under ``--out``.
 
 Held-out clips: the synthetic dataset with dataset seed ``--seed`` (default 1000003; must be >= 10**6, see
@@ -18,20 +18,20 @@ the checkpoint's training seed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 from tqdm.auto import tqdm
 
-from ..cli import flags as F
+from ..cli.flags import create_model_and_diffusion, model_kwargs_from_args, run_rates
+from ..cli.errors import run_cli
 from ..runs.checkpoint import file_sha256, load_model_weights
 from ..sampling.conditional import generate_conditional
 from .report import all_passed, check_bars, format_table, gap_ratios, rows_from_scores
 from .sheet import clip_band, write_contact_sheet
+from ..runs.files import write_json
 from ..runs.locate import ASSETS_DIR, demo_checkpoint, find_run_config
 from ..sampling.generate import generate_av
 from ..models.precision import inference_model, native_bf16_cpu
@@ -119,11 +119,11 @@ def load_demo_model(checkpoint: str):
     if flags is None:
         raise FileNotFoundError(f"no model flags next to {checkpoint!r}: expected {os.path.splitext(checkpoint)[0]}"
                                 f".json or config.json in its folder (a training run writes config.json)")
-    model, diffusion = F.create_model_and_diffusion(flags)
+    model, diffusion = create_model_and_diffusion(flags)
     load_model_weights(model, checkpoint, strict=True)
-    kwargs = F.model_kwargs_from_args(flags)
+    kwargs = model_kwargs_from_args(flags)
     video_size, audio_size = tuple(kwargs["video_size"]), tuple(kwargs["audio_size"])
-    fps, rate = F.run_rates(flags)
+    fps, rate = run_rates(flags)
     info = dict(video_size=video_size, audio_size=audio_size, fps=fps, audio_rate=rate,
                 hum_level=float(flags.get("hum_level") or 0.0), train_seed=flags.get("seed"))
     return model.eval(), diffusion, info
@@ -187,17 +187,23 @@ def _write_task_files(out_dir: str, task: str, pairs, analyses, info, title: str
     return {"videos": videos, "contact_sheet": os.path.relpath(sheet, out_dir)}
 
 
-def _write_json(path: str, doc: Dict[str, Any]) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(doc, handle, indent=1, sort_keys=True, allow_nan=False)
-    os.replace(tmp, path)
-
-
 TASK_TITLES = {"unconditional": "unconditional samples (DPM-Solver)",
                "audio2video": "audio-to-video: audio given (held-out), video generated",
                "video2audio": "video-to-audio: video given (held-out), audio generated",
                "real": "real held-out clips"}
+
+
+def _generate_all(model, diffusion, info, args, cond_ref, timings: Dict[str, float]) -> Dict[str, Dict[str, torch.Tensor]]:
+    """The three tasks' samples (unconditional, audio2video, video2audio), each task's time into ``timings``."""
+    total = args.num_samples + 2 * args.num_conditional
+    generated: Dict[str, Dict[str, torch.Tensor]] = {}
+    with tqdm(total=total, desc="demo: generating", unit="clip", disable=args.no_progress) as bar:
+        for task, n, ref in (("unconditional", args.num_samples, None), ("audio2video", args.num_conditional, cond_ref),
+                             ("video2audio", args.num_conditional, cond_ref)):
+            t0 = time.perf_counter()
+            generated[task] = _generate(task, model, diffusion, info, n, args, ref, bar)
+            timings[task] = time.perf_counter() - t0
+    return generated
 
 
 def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
@@ -221,14 +227,7 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
     cond_ref = {k: v[:args.num_conditional] for k, v in reference.items()}
     timings["held_out_clips"] = time.perf_counter() - t0
 
-    total = args.num_samples + 2 * args.num_conditional
-    generated: Dict[str, Dict[str, torch.Tensor]] = {}
-    with tqdm(total=total, desc="demo: generating", unit="clip", disable=args.no_progress) as bar:
-        for task, n, ref in (("unconditional", args.num_samples, None), ("audio2video", args.num_conditional, cond_ref),
-                             ("video2audio", args.num_conditional, cond_ref)):
-            t0 = time.perf_counter()
-            generated[task] = _generate(task, model, diffusion, info, n, args, ref, bar)
-            timings[task] = time.perf_counter() - t0
+    generated = _generate_all(model, diffusion, info, args, cond_ref, timings)
 
     t0 = time.perf_counter()
     analyses, scores = {}, {}
@@ -262,20 +261,18 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
         "files": files, "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "threads": int(args.threads), "precision": precision, "table": table,
     }
-    _write_json(os.path.join(args.out, "demo_results.json"), doc)
+    write_json(os.path.join(args.out, "demo_results.json"), doc, indent=1, allow_nan=False)
     log(table)
     log(f"[demo] wrote {args.out}/demo_results.json, contact_*.png and mp4s in {timings['total']:.1f} s "
         f"(generation {sum(timings[t] for t in generated):.1f} s)")
     return doc
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """CLI entry point: 0 on success (whatever the bars say), 2 on a usage / missing-file error."""
-    args = create_parser().parse_args(argv)
-    try:
-        run_demo(args)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+def demo(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """``python -m mm_diffusion.demo``: parse ``argv``, run the demo; returns the ``demo_results.json`` document."""
+    return run_demo(create_parser().parse_args(argv))
 
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """:func:`demo` as a command: 0 on success (whatever the bars say), 2 on a usage / missing-file error."""
+    return run_cli(demo, argv)

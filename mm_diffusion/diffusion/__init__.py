@@ -4,7 +4,6 @@
 """
 from .factory import create_gaussian_diffusion, diffusion_defaults
 from .gaussian_diffusion import GaussianDiffusion, LossType, ModelMeanType, ModelVarType, Prediction
-from .loss_logging import loss_quartiles
 from .respace import SpacedDiffusion, space_timesteps
 from .samplers import (
     METHODS,
@@ -26,7 +25,7 @@ from .tree import channel_dim, tree_map
 __all__ = [
     "create_gaussian_diffusion", "diffusion_defaults", "sample", "create_named_schedule_sampler",
     "GaussianDiffusion", "SpacedDiffusion", "ModelMeanType", "ModelVarType", "LossType", "Prediction",
-    "space_timesteps", "get_named_beta_schedule", "loss_quartiles",
+    "space_timesteps", "get_named_beta_schedule",
     "ScheduleSampler", "UniformSampler", "LossSecondMomentResampler",
     "sample_ddpm", "sample_ddim", "sample_dpm_solver", "dpm_solver_timesteps", "METHODS",
     "channel_dim", "tree_map",

@@ -368,12 +368,6 @@ class GaussianDiffusion:
             use_timesteps = space_timesteps(self.num_timesteps, str(use_timesteps))
         return SpacedDiffusion(self, use_timesteps)
 
-    def loss_quartiles(self, t: torch.Tensor, losses: Dict[str, torch.Tensor]) -> Dict[str, float]:
-        """Per-quartile logging values; see :func:`mm_diffusion.diffusion.loss_logging.loss_quartiles`."""
-        from .loss_logging import loss_quartiles
-
-        return loss_quartiles(t, losses, self.num_timesteps)
-
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(T={self.num_timesteps}, mean={self.model_mean_type.value}, "
                 f"var={self.model_var_type.value}, loss={self.loss_type.value})")

@@ -74,7 +74,6 @@ class SpacedDiffusion(GaussianDiffusion):
             raise ValueError(f"use_timesteps must lie in [0, {base.num_timesteps}), got [{kept[0]}, {kept[-1]}]")
         ab = base.alphas_cumprod[kept]
         betas = 1.0 - ab / np.append(1.0, ab[:-1])
-        self.use_timesteps = set(kept)
         self.base_num_timesteps = base.num_timesteps
         super().__init__(
             betas=betas,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -37,6 +37,13 @@ class ScheduleSampler(ABC):
 
     def update_with_all_losses(self, ts: Sequence[int], losses: Sequence[float]) -> None:
         """Report ``(t, loss)`` pairs from every rank (no-op for non-adaptive samplers)."""
+
+    def state_dict(self) -> Optional[Dict[str, torch.Tensor]]:
+        """What a checkpoint must keep to resume the sampler exactly (None: it keeps no state)."""
+        return None
+
+    def load_state_dict(self, state: Optional[Dict[str, torch.Tensor]]) -> None:
+        """Restore :meth:`state_dict` (no-op for samplers without state)."""
 
 
 class UniformSampler(ScheduleSampler):
@@ -78,6 +85,17 @@ class LossSecondMomentResampler(ScheduleSampler):
         if dist.is_available() and dist.is_initialized():
             ts, losses = _all_gather_pairs(ts, losses)
         self.update_with_all_losses(ts.cpu().tolist(), losses.cpu().tolist())
+
+    def state_dict(self) -> Dict[str, torch.Tensor]:
+        """``{"history": float64 [T, history_per_term], "counts": int64 [T]}`` (copies)."""
+        return {"history": torch.from_numpy(self._history.copy()), "counts": torch.from_numpy(self._counts.copy())}
+
+    def load_state_dict(self, state: Optional[Dict[str, torch.Tensor]]) -> None:
+        """Restore :meth:`state_dict` (None, e.g. from a run with the uniform sampler: keep the current state)."""
+        if state is None:
+            return
+        self._history = state["history"].numpy().astype(np.float64)
+        self._counts = state["counts"].numpy().astype(np.int64)
 
     def update_with_all_losses(self, ts: Sequence[int], losses: Sequence[float]) -> None:
         for t, loss in zip(ts, losses):

@@ -6,7 +6,7 @@ Diffusion maths is written once and applied leaf by leaf to an AV pair
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import torch
 
@@ -18,14 +18,12 @@ __all__ = [
     "is_dict",
     "tree_map",
     "tree_items",
-    "tree_keys",
     "tree_first",
     "split_channels",
     "randn",
     "randn_like",
     "randn_tree",
     "batch_size",
-    "per_sample_sum",
 ]
 
 
@@ -41,11 +39,6 @@ def channel_dim(key: Optional[str]) -> int:
 def is_dict(tree: Any) -> bool:
     """True when ``tree`` is a mapping of modality name -> tensor."""
     return isinstance(tree, dict)
-
-
-def tree_keys(tree: Tree) -> List[Optional[str]]:
-    """The modality names of a dict tree in insertion order, or ``[None]`` for a bare tensor."""
-    return list(tree.keys()) if is_dict(tree) else [None]
 
 
 def tree_items(tree: Tree) -> Iterator[Tuple[Optional[str], torch.Tensor]]:
@@ -140,8 +133,3 @@ def batch_size(tree: Tree) -> int:
     if len(set(sizes.values())) != 1:
         raise ValueError(f"all modalities need the same batch size, got {sizes}")
     return next(iter(sizes.values()))
-
-
-def per_sample_sum(tree: Tree) -> torch.Tensor:
-    """Sum every leaf over all but the batch axis and add the modalities: ``[N]``."""
-    return sum(leaf.reshape(leaf.shape[0], -1).sum(dim=1) for _, leaf in tree_items(tree))

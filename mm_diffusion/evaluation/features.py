@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..data.media import atomic_path
 from ..runs import dist
 
 log = logging.getLogger(__name__)
@@ -237,6 +237,40 @@ def _collate(items: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 @torch.no_grad()
+def _encode_batches(loader, video_encoder, audio_encoder, audio_rate: int, device, bar, pair_scorer=None,
+                    video_fps: float = 0.0):
+    """This rank's features batch by batch: ``(video parts, audio parts, pair-score parts, paths, starts)``
+    (parts on the CPU; pair scores from ``pair_scorer``, e.g. AV-Align, when given)."""
+    video_out: List[torch.Tensor] = []
+    audio_out: List[torch.Tensor] = []
+    pair_out: List[torch.Tensor] = []
+    paths: List[str] = []
+    starts: List[float] = []
+    for batch in loader:
+        if video_encoder is not None:
+            video = batch["video"].to(device=device, dtype=torch.float32)
+            video_out.append(video_encoder(video).detach().float().cpu())
+        if audio_encoder is not None:
+            audio = batch["audio"].to(device=device, dtype=torch.float32)
+            audio_out.append(audio_encoder(audio, audio_rate).detach().float().cpu())
+        if pair_scorer is not None:
+            pair_out.append(torch.from_numpy(pair_scorer(batch["video"], batch["audio"], video_fps, audio_rate)).double())
+        paths.extend(batch["path"])
+        starts.extend(batch["start"])
+        bar.update(len(batch["path"]))
+    bar.close()
+    return video_out, audio_out, pair_out, paths, starts
+
+
+def _gather_rows(parts: List[torch.Tensor], encoder) -> Optional[np.ndarray]:
+    """Every rank's feature rows in rank order, float64 (None without ``encoder``); a collective."""
+    if encoder is None:
+        return None
+    dim = int(getattr(encoder, "feature_dim", 0) or (parts[0].shape[1] if parts else 0))
+    local = torch.cat(parts, 0) if parts else torch.zeros((0, dim))
+    return dist.all_gather_tensor(local).double().numpy()
+
+
 def extract_features(
     dataset,
     num: int,
@@ -274,37 +308,13 @@ def extract_features(
         subset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate,
         drop_last=False,
     )
-    video_out: List[torch.Tensor] = []
-    audio_out: List[torch.Tensor] = []
-    pair_out: List[torch.Tensor] = []
-    paths: List[str] = []
-    starts: List[float] = []
-    bar = tqdm(total=len(share), desc=f"{desc} (rank {dist.get_rank()})", unit="clip",
-               disable=not progress, leave=False)
-    for batch in loader:
-        if video_encoder is not None:
-            video = batch["video"].to(device=device, dtype=torch.float32)
-            video_out.append(video_encoder(video).detach().float().cpu())
-        if audio_encoder is not None:
-            audio = batch["audio"].to(device=device, dtype=torch.float32)
-            audio_out.append(audio_encoder(audio, audio_rate).detach().float().cpu())
-        if pair_scorer is not None:
-            pair_out.append(torch.from_numpy(pair_scorer(batch["video"], batch["audio"], video_fps, audio_rate)))
-        paths.extend(batch["path"])
-        starts.extend(batch["start"])
-        bar.update(len(batch["path"]))
-    bar.close()
-
-    def gather(parts: List[torch.Tensor], encoder) -> Optional[np.ndarray]:
-        if encoder is None:
-            return None
-        dim = int(getattr(encoder, "feature_dim", 0) or (parts[0].shape[1] if parts else 0))
-        local = torch.cat(parts, 0) if parts else torch.zeros((0, dim))
-        return dist.all_gather_tensor(local).double().numpy()
-
-    video_feats = gather(video_out, video_encoder)
-    audio_feats = gather(audio_out, audio_encoder)
-    pair_feats = gather([p.double() for p in pair_out], pair_scorer)
+    video_out, audio_out, pair_out, paths, starts = _encode_batches(
+        loader, video_encoder, audio_encoder, audio_rate, device,
+        tqdm(total=len(share), desc=f"{desc} (rank {dist.get_rank()})", unit="clip", disable=not progress, leave=False),
+        pair_scorer=pair_scorer, video_fps=video_fps)
+    video_feats = _gather_rows(video_out, video_encoder)
+    audio_feats = _gather_rows(audio_out, audio_encoder)
+    pair_feats = _gather_rows(pair_out, pair_scorer)
     all_paths = [p for part in dist.all_gather_object(paths) for p in part]
     all_starts = [s for part in dist.all_gather_object(starts) for s in part]
     for name, feats in (("video", video_feats), ("audio", audio_feats)):
@@ -356,16 +366,8 @@ def _encoder_id(encoder: Optional[Callable], weights: Optional[str]) -> Optional
 
 
 def _atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
 
 
 def _save_cache(path: Path, meta: Dict[str, Any], feats: FolderFeatures) -> None:

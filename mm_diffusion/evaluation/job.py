@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
-import sys
-import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..cli.errors import run_cli
 from ..runs import dist
+from ..runs.files import jsonable, write_json
 from . import metrics
 from .encoders import WEIGHT_FILES
 from .features import FeatureSettings, cached_folder_features, extract_folder_features, file_identity
@@ -296,23 +295,7 @@ def synthetic_figures(ref_dir: str, fake_dir: str) -> Optional[Dict[str, Any]]:
         return None
     # every clip of the generated folder (rates from its files); see docs/evaluation.md
     result = analyse(fake_dir, progress=False)
-    return _jsonable(result)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
-        return obj.item()
-    if hasattr(obj, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return _jsonable(asdict(obj))
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+    return jsonable(result, nonfinite_as_none=True)
 
 
 def _weights_sha256(encoder) -> Optional[str]:
@@ -328,19 +311,8 @@ def _av_summary(feats):
 
 
 def write_json_atomic(path: str, obj: Any) -> None:
-    """Write ``obj`` as JSON to ``path`` through a temporary file and ``os.replace``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".metrics.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``obj`` as JSON to ``path`` atomically."""
+    write_json(path, obj, indent=2, newline=True)
 
 
 def format_table(result: Dict[str, Any]) -> str:
@@ -381,24 +353,62 @@ def format_table(result: Dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------------------
 # main
 # ---------------------------------------------------------------------------------------------
+def _fad_scale(args, audio_encoder) -> float:
+    """``--fad_scale``, else the audio encoder's own factor (1 without an audio encoder)."""
+    if args.fad_scale is not None:
+        return args.fad_scale
+    return float(getattr(audio_encoder, "fad_scale", 1.0)) if audio_encoder is not None else 1.0
+
+
+def _encoder_records(args, video_encoder, audio_encoder, ref, audio_fps: int, fad_scale: float) -> Dict[str, Any]:
+    """The ``video_encoder`` / ``audio_encoder`` entries of metrics.json: names, sizes, settings, weight files."""
+    video = {
+        "name": str(getattr(video_encoder, "name", "i3d")),
+        "features": args.video_features,
+        "feature_dim": int(getattr(video_encoder, "feature_dim", ref.video.shape[1])),
+        "settings": getattr(video_encoder, "settings", None),
+        "weights": file_identity(args.i3d_path),
+        "weights_sha256": _weights_sha256(video_encoder),
+        "protocol": args.protocol,
+    }
+    audio = None if audio_encoder is None else {
+        "name": str(getattr(audio_encoder, "name", args.audio_encoder)),
+        "feature_dim": int(getattr(audio_encoder, "feature_dim", ref.audio.shape[1])),
+        "sample_rate": int(getattr(audio_encoder, "sample_rate", audio_fps)),
+        "fad_scale": fad_scale,
+        "fad_scale_note": str(getattr(audio_encoder, "fad_scale_note", "")) if args.fad_scale is None
+        else f"FAD x {fad_scale:g} (set by --fad_scale)",
+        "options": parse_options(args.audio_options),
+        "settings": getattr(audio_encoder, "settings", None),
+        "weights": file_identity(args.audio_encoder_path),
+        "weights_sha256": _weights_sha256(audio_encoder),
+    }
+    return {"video_encoder": video, "audio_encoder": audio}
+
+
+def _synthetic_or_none(args) -> Optional[Dict[str, Any]]:
+    try:
+        return synthetic_figures(args.ref_dir, args.fake_dir)
+    except Exception as exc:  # never lose the main metrics because of the analyser
+        log.warning("synthetic analyser failed on %s: %s", args.fake_dir, exc)
+        return None
+
+
 def run(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
     """Evaluate as ``args`` say; returns the metrics.json content on rank 0, None on other ranks."""
     check_args(args)
     video_size = parse_video_size(args.video_size)
     info = dist.setup_dist(args.devices)
-    device = info.device
-    video_encoder, audio_encoder = load_encoders(args, device)
+    video_encoder, audio_encoder = load_encoders(args, info.device)
     scorer = None
     if args.av_align:
         from .av_align import AVAlignScorer
 
         scorer = AVAlignScorer()
-
     audio_fps = args.audio_fps or (int(audio_encoder.sample_rate) if audio_encoder is not None else 16000)
     settings = FeatureSettings(video_size=video_size, video_fps=args.video_fps, audio_fps=audio_fps,
                                frame_stride=args.frame_stride)
-    fad_scale = args.fad_scale if args.fad_scale is not None else (
-        float(getattr(audio_encoder, "fad_scale", 1.0)) if audio_encoder is not None else 1.0)
+    fad_scale = _fad_scale(args, audio_encoder)
     cache_dir = None if str(args.cache_dir).lower() in ("", "none") else args.cache_dir
     progress = not args.no_progress and info.is_main
 
@@ -418,74 +428,38 @@ def run(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
     if not info.is_main:
         return None  # no collectives after this point: rank 0 alone computes and writes
 
-    values = compute_metrics(ref, fake, fad_scale, args.kvd_subsets, args.kvd_subset_size, args.fd_method)
-    synth = None
-    try:
-        synth = synthetic_figures(args.ref_dir, args.fake_dir)
-    except Exception as exc:  # never lose the main metrics because of the analyser
-        log.warning("synthetic analyser failed on %s: %s", args.fake_dir, exc)
     result: Dict[str, Any] = {
-        "metrics": values,
-        "num_ref": len(ref),
-        "num_fake": len(fake),
-        "ref_dir": os.path.abspath(args.ref_dir),
-        "fake_dir": os.path.abspath(args.fake_dir),
-        "sample_num": args.sample_num,
-        "settings": settings.as_dict(),
-        "video_encoder": {
-            "name": str(getattr(video_encoder, "name", "i3d")),
-            "features": args.video_features,
-            "feature_dim": int(getattr(video_encoder, "feature_dim", ref.video.shape[1])),
-            "settings": getattr(video_encoder, "settings", None),
-            "weights": file_identity(args.i3d_path),
-            "weights_sha256": _weights_sha256(video_encoder),
-            "protocol": args.protocol,
-        },
+        "metrics": compute_metrics(ref, fake, fad_scale, args.kvd_subsets, args.kvd_subset_size, args.fd_method),
+        "num_ref": len(ref), "num_fake": len(fake),
+        "ref_dir": os.path.abspath(args.ref_dir), "fake_dir": os.path.abspath(args.fake_dir),
+        "sample_num": args.sample_num, "settings": settings.as_dict(),
+        **_encoder_records(args, video_encoder, audio_encoder, ref, audio_fps, fad_scale),
         "protocol": video_encoder.protocol.as_dict() if hasattr(video_encoder, "protocol") else args.protocol,
-        "audio_encoder": None if audio_encoder is None else {
-            "name": str(getattr(audio_encoder, "name", args.audio_encoder)),
-            "feature_dim": int(getattr(audio_encoder, "feature_dim", ref.audio.shape[1])),
-            "sample_rate": int(getattr(audio_encoder, "sample_rate", audio_fps)),
-            "fad_scale": fad_scale,
-            "fad_scale_note": str(getattr(audio_encoder, "fad_scale_note", "")) if args.fad_scale is None
-            else f"FAD x {fad_scale:g} (set by --fad_scale)",
-            "options": parse_options(args.audio_options),
-            "settings": getattr(audio_encoder, "settings", None),
-            "weights": file_identity(args.audio_encoder_path),
-            "weights_sha256": _weights_sha256(audio_encoder),
-        },
         "av_align": None if scorer is None else {
             "settings": scorer.settings, "definitions": {
                 "av_align": "IoU of audio onsets and motion-change peaks (flow_change), within +-1 frame",
                 "av_align_flow": "IoU of audio onsets and flow-magnitude peaks (Yariv et al. 2023), within +-1 frame"},
             "fake": _av_summary(fake), "ref": _av_summary(ref)},
         "fad_scale": fad_scale if audio_encoder is not None else None,
-        "fd_method": args.fd_method,
-        "kvd_subsets": args.kvd_subsets,
+        "fd_method": args.fd_method, "kvd_subsets": args.kvd_subsets,
         "kvd_subset_size": args.kvd_subset_size if args.kvd_subsets else None,
-        "reference_cache": cache_info,
-        "synthetic": synth,
-        "world_size": info.world_size,
+        "reference_cache": cache_info, "synthetic": _synthetic_or_none(args), "world_size": info.world_size,
         "seconds": {"reference": round(t1 - t0, 3), "generated": round(t2 - t1, 3)},
     }
-    result = _jsonable(result)
-    output_dir = args.output_dir or args.fake_dir
-    out_path = os.path.join(output_dir, "metrics.json")
+    result = jsonable(result, nonfinite_as_none=True)
+    out_path = os.path.join(args.output_dir or args.fake_dir, "metrics.json")
     write_json_atomic(out_path, result)
     print(format_table(result))
     print(f"wrote {out_path}")
     return result
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def evaluate(argv: Optional[Sequence[str]] = None) -> Optional[Dict[str, Any]]:
+    """``python -m mm_diffusion.evaluate``: parse ``argv``, evaluate; returns the result (rank 0) or None."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = create_argparser().parse_args(argv)
-    try:
-        run(args)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        dist.cleanup()
-        return 2
-    dist.cleanup()
-    return 0
+    return run(create_argparser().parse_args(argv))
 
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """:func:`evaluate` as a command: exit status 0, or 2 after a one-line error for bad input."""
+    return run_cli(evaluate, argv)

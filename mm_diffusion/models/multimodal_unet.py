@@ -283,7 +283,6 @@ class MultimodalUNet(nn.Module):
             GroupNorm32(ch), nn.SiLU(), zero_module(VideoConv(input_ch, video_out_channels, 3, "3d"))
         )
         self.shifted_blocks = [m for m in self.modules() if isinstance(m, CrossModalAttention) and m.window_shift]
-        self.last_shifts: list = []
         self._forced_shift: ShiftSpec = None
         self.shift_generator: Optional[torch.Generator] = None
         # Video memory layout inside the network: None = channels-last (NDHWC) for float32 on CPU, where
@@ -397,9 +396,8 @@ class MultimodalUNet(nn.Module):
     ):
         """``video: [N, F, C, H, W]``, ``audio: [N, C, L]``, ``timesteps: [N]`` (int or float),
         ``label`` (alias ``y``): ``[N]`` int64 when ``num_classes`` is set.
-        ``shift``: RS-MMA window offsets (see :meth:`draw_shifts`); the offsets used are kept in
-        ``self.last_shifts``. Returns ``(video_out [N, F, C_out, H, W], audio_out [N, C_out, L])`` in the
-        input dtype. The body runs in the dtype of the weights (a bf16 copy from
+        ``shift``: RS-MMA window offsets (see :meth:`draw_shifts`). Returns ``(video_out [N, F, C_out, H, W],
+        audio_out [N, C_out, L])`` in the input dtype. The body runs in the dtype of the weights (a bf16 copy from
         :func:`mm_diffusion.models.precision.compute_copy` runs bf16 end to end, norms' statistics in float32);
         float32 weights with ``use_fp16`` run under autocast (bf16, or fp16 on GPUs without bf16)."""
         label = y if label is None else label
@@ -407,7 +405,6 @@ class MultimodalUNet(nn.Module):
         if shift is None:
             shift = self._forced_shift
         shifts = self.draw_shifts(video.shape[1], shift, generator)
-        self.last_shifts = shifts
         dtype = compute_dtype(self)
         with reduced_precision(self.use_fp16 and dtype == torch.float32, video.device):
             v_out, a_out = self._forward(video.to(dtype), audio.to(dtype), timesteps, label, iter(shifts))

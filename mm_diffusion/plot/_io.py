@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display needed; must be chosen before pyplot is imported
 import matplotlib.pyplot as plt  # noqa: E402
+
+from ..data.media import atomic_path  # noqa: E402
 
 __all__ = ["plt", "save_figure"]
 
@@ -17,18 +18,10 @@ def save_figure(fig, out_path: str, dpi: int) -> str:
     ``os.replace``) and close it. The pixel size is exactly ``figsize * dpi`` (no tight bounding box).
     Returns the absolute path written."""
     out_path = os.path.abspath(out_path)
-    folder = os.path.dirname(out_path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", suffix=".png", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=dpi)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a figure is meant to be read
-        os.replace(tmp, out_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        with atomic_path(out_path) as tmp:
+            with open(tmp, "wb") as handle:
+                fig.savefig(handle, format="png", dpi=dpi)
     finally:
         plt.close(fig)
     return out_path

@@ -208,18 +208,80 @@ def architecture_figure_size(stages: List[Stage], dpi: int = 100) -> Tuple[int, 
     return int(round(FIG_WIDTH_INCH * dpi)), int(round(height * dpi))
 
 
+COLUMN_INCH = 7.6  # width of one column of layer boxes
+
+
+def _box(ax, x: float, y: float, stage: Stage, label: str) -> float:
+    """One stage as a column of layer boxes with ``label`` above, top at ``y``; returns its bottom."""
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.text(x, y - 0.03, label, fontsize=7, color="#555555", va="bottom")
+    for i, layer in enumerate(stage.layers):
+        top = y + i * ROW_LINE_INCH
+        patch = FancyBboxPatch((x, top + 0.02), COLUMN_INCH, ROW_LINE_INCH - 0.04, boxstyle="round,pad=0.005",
+                               facecolor=COLOURS.get(layer.kind, "white"), edgecolor="#666666", linewidth=0.6)
+        ax.add_patch(patch)
+        ax.text(x + 0.08, top + ROW_LINE_INCH / 2, layer.describe(), fontsize=7.2, va="center",
+                family="monospace")
+    return y + len(stage.layers) * ROW_LINE_INCH
+
+
+def _draw_rows(ax, inputs, outputs, rows, left_x: float, right_x: float):
+    """Encoder stages on the left, the decoder stage they skip to on the right, one row each.
+    Returns ``(y below the last row, [(top, bottom)] left, [(top, bottom)] right)``."""
+    y = HEADER_INCH
+    left_bottoms, right_tops = [], []
+    for k, (left, row_h) in enumerate(zip(inputs, rows)):
+        top = y + 0.12
+        left_bottom = _box(ax, left_x, top, left, f"input_blocks[{left.index}]")
+        j = len(outputs) - 1 - k
+        if 0 <= j < len(outputs):
+            right = outputs[j]
+            right_bottom = _box(ax, right_x, top, right, f"output_blocks[{right.index}]")
+            skip_y = top + ROW_LINE_INCH / 2
+            ax.annotate("", xy=(right_x, skip_y), xytext=(left_x + COLUMN_INCH, skip_y),
+                        arrowprops=dict(arrowstyle="->", linestyle="--", color="#888888", linewidth=0.8))
+            ax.text(FIG_WIDTH_INCH / 2, skip_y - 0.04, f"skip {left.layers[-1].out_channels}ch", fontsize=6.5,
+                    ha="center", va="bottom", color="#777777")
+            right_tops.append((top, right_bottom))
+        left_bottoms.append((top, left_bottom))
+        y += row_h + ROW_GAP_INCH
+    return y, left_bottoms, right_tops
+
+
+def _draw_flow(ax, middle: Stage, y: float, left_bottoms, right_tops, left_x: float, right_x: float) -> None:
+    """The main flow: down the encoder (left margin), through the middle stage, up the decoder (right margin)."""
+    col_w = COLUMN_INCH
+    lx, rx = left_x - 0.14, right_x + col_w + 0.14
+    arrow = dict(arrowstyle="->", color="black", linewidth=0.8)
+    for (_, bottom), (next_top, _) in zip(left_bottoms, left_bottoms[1:]):
+        ax.annotate("", xy=(lx, next_top + 0.1), xytext=(lx, bottom - 0.1), arrowprops=arrow)
+    for (_, bottom), (next_top, _) in zip(right_tops, right_tops[1:]):
+        ax.annotate("", xy=(rx, bottom - 0.1), xytext=(rx, next_top + 0.1), arrowprops=arrow)
+    mid_x = (FIG_WIDTH_INCH - col_w) / 2
+    mid_top = y + 0.12
+    mid_bottom = _box(ax, mid_x, mid_top, middle, "middle_blocks")
+    mid_y = mid_top + ROW_LINE_INCH / 2
+    if left_bottoms:
+        ax.annotate("", xy=(mid_x, mid_y), xytext=(lx, left_bottoms[-1][1] - 0.1),
+                    arrowprops=dict(arrow, connectionstyle="angle,angleA=90,angleB=0"))
+    if right_tops:
+        ax.annotate("", xy=(rx, right_tops[-1][1] - 0.1), xytext=(mid_x + col_w, mid_y),
+                    arrowprops=dict(arrow, connectionstyle="angle,angleA=0,angleB=90"))
+    ax.text(mid_x, mid_bottom + 0.25, "output: GroupNorm, SiLU, conv -> video [N, F, C, H, W] / audio [N, C, L] "
+            "(the two sub-nets' heads)", fontsize=7, color="#555555", va="center")
+
+
 def draw_architecture(model: MultimodalUNet, out: str, dpi: int = 100, title: Optional[str] = None) -> str:
     """Draw ``model``'s coupled U-Net as a PNG of ``architecture_figure_size(architecture_blocks(model), dpi)``
     pixels and return the written path."""
-    from matplotlib.patches import FancyBboxPatch
-
     from ._io import plt, save_figure
 
     stages = architecture_blocks(model)
     inputs = [s for s in stages if s.part == "input"]
     outputs = [s for s in stages if s.part == "output"]
     middle = [s for s in stages if s.part == "middle"][0]
-    rows, middle_h = _row_heights(stages)
+    rows, _ = _row_heights(stages)
     width_px, height_px = architecture_figure_size(stages, dpi)
     fig_w, fig_h = width_px / dpi, height_px / dpi
     fig = plt.figure(figsize=(fig_w, fig_h), dpi=dpi)
@@ -235,55 +297,7 @@ def draw_architecture(model: MultimodalUNet, out: str, dpi: int = 100, title: Op
             "(video frames x H x W, audio length).  Red: RS-MMA cross-modal attention.  Orange: resampling.  "
             "Dashed: skip connections.  dil: audio conv dilation.", fontsize=8, va="center")
 
-    col_w = 7.6
-    left_x, right_x = 0.3, FIG_WIDTH_INCH - 0.3 - col_w
-
-    def box(x, y, stage: Stage, label: str):
-        ax.text(x, y - 0.03, label, fontsize=7, color="#555555", va="bottom")
-        for i, layer in enumerate(stage.layers):
-            top = y + i * ROW_LINE_INCH
-            patch = FancyBboxPatch((x, top + 0.02), col_w, ROW_LINE_INCH - 0.04, boxstyle="round,pad=0.005",
-                                   facecolor=COLOURS.get(layer.kind, "white"), edgecolor="#666666", linewidth=0.6)
-            ax.add_patch(patch)
-            ax.text(x + 0.08, top + ROW_LINE_INCH / 2, layer.describe(), fontsize=7.2, va="center",
-                    family="monospace")
-        return y + len(stage.layers) * ROW_LINE_INCH
-
-    y = HEADER_INCH
-    left_bottoms, right_tops = [], []
-    for k, (left, row_h) in enumerate(zip(inputs, rows)):
-        top = y + 0.12
-        left_bottom = box(left_x, top, left, f"input_blocks[{left.index}]")
-        j = len(outputs) - 1 - k
-        if 0 <= j < len(outputs):
-            right = outputs[j]
-            right_bottom = box(right_x, top, right, f"output_blocks[{right.index}]")
-            skip_y = top + ROW_LINE_INCH / 2
-            ax.annotate("", xy=(right_x, skip_y), xytext=(left_x + col_w, skip_y),
-                        arrowprops=dict(arrowstyle="->", linestyle="--", color="#888888", linewidth=0.8))
-            ax.text(FIG_WIDTH_INCH / 2, skip_y - 0.04, f"skip {left.layers[-1].out_channels}ch", fontsize=6.5,
-                    ha="center", va="bottom", color="#777777")
-            right_tops.append((top, right_bottom))
-        left_bottoms.append((top, left_bottom))
-        y += row_h + ROW_GAP_INCH
-
-    # main flow: down the encoder (left margin), through the middle, up the decoder (right margin)
-    lx, rx = left_x - 0.14, right_x + col_w + 0.14
-    arrow = dict(arrowstyle="->", color="black", linewidth=0.8)
-    for (_, bottom), (next_top, _) in zip(left_bottoms, left_bottoms[1:]):
-        ax.annotate("", xy=(lx, next_top + 0.1), xytext=(lx, bottom - 0.1), arrowprops=arrow)
-    for (_, bottom), (next_top, _) in zip(right_tops, right_tops[1:]):
-        ax.annotate("", xy=(rx, bottom - 0.1), xytext=(rx, next_top + 0.1), arrowprops=arrow)
-    mid_x = (FIG_WIDTH_INCH - col_w) / 2
-    mid_top = y + 0.12
-    mid_bottom = box(mid_x, mid_top, middle, "middle_blocks")
-    mid_y = mid_top + ROW_LINE_INCH / 2
-    if left_bottoms:
-        ax.annotate("", xy=(mid_x, mid_y), xytext=(lx, left_bottoms[-1][1] - 0.1),
-                    arrowprops=dict(arrow, connectionstyle="angle,angleA=90,angleB=0"))
-    if right_tops:
-        ax.annotate("", xy=(rx, right_tops[-1][1] - 0.1), xytext=(mid_x + col_w, mid_y),
-                    arrowprops=dict(arrow, connectionstyle="angle,angleA=0,angleB=90"))
-    ax.text(mid_x, mid_bottom + 0.25, "output: GroupNorm, SiLU, conv -> video [N, F, C, H, W] / audio [N, C, L] "
-            "(the two sub-nets' heads)", fontsize=7, color="#555555", va="center")
+    left_x, right_x = 0.3, FIG_WIDTH_INCH - 0.3 - COLUMN_INCH
+    y, left_bottoms, right_tops = _draw_rows(ax, inputs, outputs, rows, left_x, right_x)
+    _draw_flow(ax, middle, y, left_bottoms, right_tops, left_x, right_x)
     return save_figure(fig, out, dpi)

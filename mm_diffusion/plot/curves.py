@@ -92,6 +92,30 @@ def _positive(values: np.ndarray) -> bool:
     return finite.size > 0 and bool((finite > 0).all())
 
 
+def _draw_panel(ax, step: np.ndarray, curves, title: str, log_scale: bool, smoothed: bool) -> None:
+    """One panel: ``curves`` = ``[(label, raw values or None, smoothed values or None)]``; with ``smoothed`` the
+    smoothed curve is drawn over a faint raw one. A panel with nothing finite to draw says so."""
+    drawn = []
+    for label, raw, smooth_values in curves:
+        if raw is None or not np.isfinite(raw).any():
+            continue
+        if smoothed:
+            line = ax.plot(step, smooth_values, label=label, linewidth=1.2)[0]
+            ax.plot(step, raw, color=line.get_color(), linewidth=0.6, alpha=0.25)
+        else:
+            ax.plot(step, raw, label=label, linewidth=1.2)
+        drawn.append(raw)
+    if not drawn:
+        ax.text(0.5, 0.5, "not in progress.csv", ha="center", va="center", transform=ax.transAxes)
+    elif log_scale and all(_positive(v) for v in drawn):
+        ax.set_yscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("step")
+    ax.grid(True, alpha=0.3)
+    if len(drawn) > 1:
+        ax.legend(fontsize=8)
+
+
 def plot_training_curves(
     path: str,
     out: Optional[str] = None,
@@ -133,25 +157,7 @@ def plot_training_curves(
         (axes[1, 1], "learning rate", [("lr", "lr")], False, False),  # a schedule: never smoothed
     ]
     for ax, panel_title, curves, log_scale, smoothed in panels:
-        drawn = []
-        for column, label in curves:
-            raw = series(column, smoothed=False)
-            if raw is None or not np.isfinite(raw).any():
-                continue
-            if smoothed and smooth_window > 1:
-                line = ax.plot(step, series(column), label=label, linewidth=1.2)[0]
-                ax.plot(step, raw, color=line.get_color(), linewidth=0.6, alpha=0.25)
-            else:
-                ax.plot(step, raw, label=label, linewidth=1.2)
-            drawn.append(raw)
-        if not drawn:
-            ax.text(0.5, 0.5, "not in progress.csv", ha="center", va="center", transform=ax.transAxes)
-        elif log_scale and all(_positive(v) for v in drawn):
-            ax.set_yscale("log")
-        ax.set_title(panel_title, fontsize=10)
-        ax.set_xlabel("step")
-        ax.grid(True, alpha=0.3)
-        if len(drawn) > 1:
-            ax.legend(fontsize=8)
+        _draw_panel(ax, step, [(label, series(column, smoothed=False), series(column)) for column, label in curves],
+                    panel_title, log_scale, smoothed and smooth_window > 1)
     fig.subplots_adjust(left=0.08, right=0.97, top=0.9, bottom=0.08, hspace=0.35, wspace=0.22)
     return save_figure(fig, out, dpi)

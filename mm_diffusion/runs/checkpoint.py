@@ -38,12 +38,13 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+
+from ..data.media import atomic_path
 
 __all__ = [
     "save_checkpoint",
@@ -78,20 +79,15 @@ def save_checkpoint(obj: Any, path: str) -> str:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot write checkpoint {path!r}: folder {folder!r} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    except PermissionError:
-        raise PermissionError(f"cannot write checkpoint {path!r}: folder {folder!r} is not writable") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    with atomic_path(path) as tmp:
+        try:
+            handle = open(tmp, "wb")
+        except PermissionError:
+            raise PermissionError(f"cannot write checkpoint {path!r}: folder {folder!r} is not writable") from None
+        with handle:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -1,4 +1,4 @@
-"""Training logs of rank 0: ``log.txt`` (human-readable lines) and ``progress.csv`` (one row per log interval).
+"""Run logs of rank 0: ``log.txt`` (human-readable lines) and ``progress.csv`` (one row per log interval).
 
 ``progress.csv`` columns: ``step, samples, loss, <loss terms...>, grad_norm, lr, step_time, samples_per_sec,
 nonfinite_skips`` (the loss terms depend on the diffusion: ``mse``, ``video_mse``, ``audio_mse``, and
@@ -15,6 +15,8 @@ import time
 from typing import Dict, List, Optional
 
 from tqdm.auto import tqdm
+
+from ..data.media import atomic_path
 
 __all__ = ["RunLog", "ProgressCSV"]
 
@@ -56,10 +58,9 @@ class ProgressCSV:
         writer = csv.DictWriter(buf, fieldnames=self.fields, restval="")
         writer.writeheader()
         writer.writerows(self.rows)
-        tmp = f"{self.path}.tmp-{os.getpid()}"
-        with open(tmp, "w", newline="") as handle:
-            handle.write(buf.getvalue())
-        os.replace(tmp, self.path)
+        with atomic_path(self.path) as tmp:
+            with open(tmp, "w", newline="") as handle:
+                handle.write(buf.getvalue())
         self._rewrite_needed = False
 
 
@@ -70,10 +71,12 @@ def _fmt(value: object) -> str:
 
 
 class RunLog:
-    """``log.txt`` + ``progress.csv`` + a tqdm bar, all active on the main process only."""
+    """The one run log of the jobs: ``log.txt`` + ``progress.csv`` + a tqdm bar, all active on the main process only.
 
-    def __init__(self, out_dir: str, is_main: bool, start_step: int, total_steps: int, progress: bool = True,
-                 keep_until: Optional[int] = None):
+    Training uses all three; the sampling jobs only the timestamped lines (``progress_csv=False``, ``progress=False``)."""
+
+    def __init__(self, out_dir: str, is_main: bool, start_step: int = 0, total_steps: int = 0, progress: bool = True,
+                 keep_until: Optional[int] = None, progress_csv: bool = True):
         self.is_main = bool(is_main)
         self.out_dir = out_dir
         self.bar = None
@@ -82,7 +85,7 @@ class RunLog:
             return
         os.makedirs(out_dir, exist_ok=True)
         self.log_path = os.path.join(out_dir, "log.txt")
-        self.csv = ProgressCSV(os.path.join(out_dir, "progress.csv"), keep_until)
+        self.csv = ProgressCSV(os.path.join(out_dir, "progress.csv"), keep_until) if progress_csv else None
         self.bar = tqdm(total=total_steps or None, initial=start_step, disable=not progress, unit="step",
                         dynamic_ncols=True, desc="train")
 

@@ -16,7 +16,7 @@ import sys
 from typing import Any, Dict, Optional, Sequence
 
 from ..diffusion import METHODS
-from ..cli import flags as F
+from ..cli import flags
 from ..diffusion.samplers import SKIP_TYPES, SOLVER_METHODS, SOLVER_TYPES
 from ..runs.locate import find_run_config
 
@@ -75,11 +75,11 @@ def create_parser(job: str = "sample") -> argparse.ArgumentParser:
         "video2audio": "Zero-shot video-to-audio: generate audio for the video of reference clips.",
     }
     parser = argparse.ArgumentParser(prog=f"python -m mm_diffusion.{job}", description=descriptions[job])
-    F.add_dict_to_argparser(parser, sample_defaults(job))
-    F.add_dict_to_argparser(parser, F.model_and_diffusion_defaults())
+    flags.add_dict_to_argparser(parser, sample_defaults(job))
+    flags.add_dict_to_argparser(parser, flags.model_and_diffusion_defaults())
     if job != "video2audio":
-        F.add_dict_to_argparser(parser, F.sr_model_and_diffusion_defaults())
-    F.add_config_flag(parser)
+        flags.add_dict_to_argparser(parser, flags.sr_model_and_diffusion_defaults())
+    flags.add_config_flag(parser)
     return parser
 
 
@@ -96,11 +96,11 @@ def parse_sample_args(job: str, argv: Optional[Sequence[str]] = None) -> argpars
     """Parse and validate the flags of ``job``; ``args.explicit`` holds the flags given on the command line."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = create_parser(job)
-    args = F.parse_args(parser, argv)
+    args = flags.parse_args(parser, argv)
     args.job = job
     args.explicit = explicit_flags(argv)
     if args.config:
-        args.explicit |= set(F.config_to_flags(args.config))
+        args.explicit |= set(flags.config_to_flags(args.config))
     for name in ("sample_fn", "sr_sample_fn"):
         value = getattr(args, name, None)
         if value is not None and value.replace("-", "_") not in METHODS:
@@ -139,7 +139,7 @@ def checkpoint_args(args: argparse.Namespace, checkpoint: str, sr: bool = False)
     out.run_config_found = saved is not None
     if not saved:
         return out
-    keys = set(F.sr_model_and_diffusion_defaults() if sr else F.model_and_diffusion_defaults())
+    keys = set(flags.sr_model_and_diffusion_defaults() if sr else flags.model_and_diffusion_defaults())
     keys |= {"video_fps", "audio_fps"} if not sr else set()
     for key in sorted(keys - NOT_FROM_RUN - set(args.explicit)):
         if key in saved and saved[key] is not None:
@@ -149,12 +149,12 @@ def checkpoint_args(args: argparse.Namespace, checkpoint: str, sr: bool = False)
 
 def finalize_args(args: argparse.Namespace) -> argparse.Namespace:
     """Parse list flags, infer ``audio_fps`` when not given, and pick the default output folder."""
-    args.video_size = [int(v) for v in F.number_list(args.video_size)]
-    args.audio_size = [int(v) for v in F.number_list(args.audio_size)]
+    args.video_size = [int(v) for v in flags.number_list(args.video_size)]
+    args.audio_size = [int(v) for v in flags.number_list(args.audio_size)]
     if len(args.video_size) != 4 or len(args.audio_size) != 2:
         raise ValueError(f"--video_size needs F,C,H,W and --audio_size C,L; got {args.video_size} and {args.audio_size}")
     if args.audio_fps in (None, "", "None") or float(args.audio_fps) <= 0:  # 0: inferred, as training's flag
-        args.audio_fps = F.infer_audio_fps(args.video_size, args.audio_size, args.video_fps)
+        args.audio_fps = flags.infer_audio_fps(args.video_size, args.audio_size, args.video_fps)
     args.audio_fps = int(args.audio_fps)
     if not args.output_dir:
         args.output_dir = os.path.join("samples", args.job)

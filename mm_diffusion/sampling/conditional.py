@@ -17,6 +17,7 @@ import torch
 
 from ..runs import dist
 from ..data import ClipDataset
+from ..data.synthetic.spec import is_synthetic_spec, parse_synthetic_spec
 from .generate import generate_av
 
 __all__ = ["MODES", "known_modality", "ConditionSource", "generate_conditional"]
@@ -46,7 +47,7 @@ class ConditionSource:
             raise ValueError("--ref_path is required: a folder of videos whose clips give the known modality "
                              "(or synthetic:N for N in-memory synthetic clips)")
         self._warned = False
-        if ref_path.startswith("synthetic:"):
+        if is_synthetic_spec(ref_path):
             self.dataset = _synthetic_source(ref_path, video_size, audio_size, video_fps, audio_fps)
             return
         kwargs = dict(video_size=tuple(video_size), audio_size=tuple(audio_size), video_fps=video_fps,
@@ -83,14 +84,7 @@ def _synthetic_source(spec: str, video_size, audio_size, video_fps, audio_fps):
     """``synthetic:N`` or ``synthetic:N:SEED``: N in-memory clips of the synthetic bouncing-ball dataset."""
     from ..data import SyntheticAVDataset
 
-    parts = spec.split(":")
-    try:
-        num = int(parts[1])
-        seed = int(parts[2]) if len(parts) > 2 else SYNTHETIC_REF_SEED
-        if len(parts) > 3 or num < 1:
-            raise ValueError
-    except (ValueError, IndexError):
-        raise ValueError(f"--ref_path {spec!r}: use synthetic:N or synthetic:N:SEED with N >= 1") from None
+    num, seed = parse_synthetic_spec(spec, default_num=None, default_seed=SYNTHETIC_REF_SEED, flag="--ref_path")
     return SyntheticAVDataset(num, tuple(video_size), tuple(audio_size), fps=video_fps, audio_rate=int(audio_fps),
                               seed=seed)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
@@ -18,11 +17,12 @@ import torch
 from tqdm.auto import tqdm
 
 from ..runs import dist
-from ..cli import flags as F
+from ..cli import flags
 from ..diffusion.samplers import solver_overrides
 from ..runs.checkpoint import load_model_weights
 from ..models.precision import inference_model, resolve_precision
 from .conditional import ConditionSource, generate_conditional, known_modality
+from ..runs.log import RunLog
 from ..runs.locate import default_model_path, default_sr_model_path, model_name, resolve_model_paths
 from .args import checkpoint_args, finalize_args, parse_sample_args
 from .generate import generate_av
@@ -30,29 +30,12 @@ from .layout import OutputLayout, conditional_products, plan_batches, sampler_pr
 from .writer import write_conditional, write_unconditional
 from .sr_stage import SRStage, load_sr_noise
 
-__all__ = ["run", "main", "load_multimodal", "load_sr", "SampleLogger"]
-
-
-class SampleLogger:
-    """Prints on rank 0 (flushed) and appends the same lines to ``<output_dir>/log.txt``."""
-
-    def __init__(self, output_dir: str):
-        self.path = os.path.join(output_dir, "log.txt")
-        self.main = dist.is_main_process()
-        if self.main:
-            os.makedirs(output_dir, exist_ok=True)
-
-    def __call__(self, message: str) -> None:
-        if not self.main:
-            return
-        print(message, flush=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(time.strftime("%Y-%m-%d %H:%M:%S ") + message + "\n")
+__all__ = ["run", "main", "sample", "audio2video", "video2audio", "load_multimodal", "load_sr"]
 
 
 def _model_key(args: argparse.Namespace) -> tuple:
-    kwargs = F.model_kwargs_from_args(args)
-    diff = F.diffusion_kwargs_from_args(args)
+    kwargs = flags.model_kwargs_from_args(args)
+    diff = flags.diffusion_kwargs_from_args(args)
     return repr(sorted(kwargs.items())), repr(sorted(diff.items()))
 
 
@@ -61,8 +44,8 @@ def load_multimodal(args: argparse.Namespace, checkpoint: str, device: torch.dev
 
     ``--is_strict True``: a mismatching file raises ``ValueError`` listing missing / unexpected / mis-shaped keys;
     ``False``: loads what fits and logs every skipped key."""
-    model, diffusion = F.create_model_and_diffusion(args)
-    report = load_model_weights(model, checkpoint, strict=F.str2bool(args.is_strict), log=log)
+    model, diffusion = flags.create_model_and_diffusion(args)
+    report = load_model_weights(model, checkpoint, strict=flags.str2bool(args.is_strict), log=log)
     log(f"loaded {len(report.loaded)} tensors from {checkpoint}")
     return _for_inference(model.to(device).eval(), args, device), diffusion
 
@@ -70,15 +53,15 @@ def load_multimodal(args: argparse.Namespace, checkpoint: str, device: torch.dev
 def load_sr(args: argparse.Namespace, checkpoint: str, device: torch.device, log: Callable[[str], None]):
     """``(sr_model, sr_diffusion)`` from the ``sr_`` flags (completed by the SR run's saved flags) and ``checkpoint``."""
     sr_args = checkpoint_args(args, checkpoint, sr=True)
-    model, diffusion = F.create_sr_model_and_diffusion(sr_args)
-    report = load_model_weights(model, checkpoint, strict=F.str2bool(args.is_strict), log=log)
+    model, diffusion = flags.create_sr_model_and_diffusion(sr_args)
+    report = load_model_weights(model, checkpoint, strict=flags.str2bool(args.is_strict), log=log)
     log(f"loaded {len(report.loaded)} SR tensors from {checkpoint}")
     return _for_inference(model.to(device).eval(), args, device), diffusion
 
 
 def _for_inference(model, args: argparse.Namespace, device: torch.device):
     """``--use_fp16 True``: a bf16 copy of the network on the CPU, autocast on GPUs (fp32 otherwise)."""
-    return inference_model(model, resolve_precision("auto", F.str2bool(args.use_fp16), device))
+    return inference_model(model, resolve_precision("auto", flags.str2bool(args.use_fp16), device))
 
 
 class _LazySR:
@@ -106,7 +89,7 @@ class _LazySR:
                 shared = load_sr_noise(args.load_noise, args.video_size[1], int(model.image_size))
             self.stage = SRStage(model, diffusion, large_size=int(model.image_size), method=args.sr_sample_fn,
                                  steps=int(args.sr_steps), seed=int(args.seed), shared_noise=shared,
-                                 frame_batch=int(args.sr_batch_size), clip_denoised=F.str2bool(args.clip_denoised),
+                                 frame_batch=int(args.sr_batch_size), clip_denoised=flags.str2bool(args.clip_denoised),
                                  device=self.device, class_id=int(args.class_id))
         return self.stage(video, indices)
 
@@ -129,7 +112,7 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     device = info.device
     if not args.output_dir:
         args.output_dir = os.path.join("samples", args.job)
-    log = SampleLogger(args.output_dir)
+    log = RunLog(args.output_dir, dist.is_main_process(), progress=False, progress_csv=False).log
     checkpoints = _checkpoints(args, log)
     log(f"{args.job}: {len(checkpoints)} checkpoint(s), {args.all_save_num} samples each, {info.world_size} "
         f"rank(s) on {device}, sampler {args.sample_fn}")
@@ -158,11 +141,11 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         if conditional and source_key != (margs.ref_path, tuple(margs.video_size), tuple(margs.audio_size)):
             source_key = (margs.ref_path, tuple(margs.video_size), tuple(margs.audio_size))
             source = ConditionSource(margs.ref_path, margs.video_size, margs.audio_size, margs.video_fps,
-                                     margs.audio_fps, progress=F.str2bool(margs.progress))
+                                     margs.audio_fps, progress=flags.str2bool(margs.progress))
         layout.make_dirs()
         batches = plan_batches(missing, int(margs.batch_size), info.rank, info.world_size)
         start = time.time()
-        show = F.str2bool(margs.progress) and info.is_main
+        show = flags.str2bool(margs.progress) and info.is_main
         bar = tqdm(total=sum(len(b) for b in batches), desc=f"samples (rank {info.rank})", disable=not show,
                    unit="sample", dynamic_ncols=True)
         for indices in batches:
@@ -182,9 +165,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 def _one_batch(args, model, diffusion, sr, source, layout, indices, device, progress) -> None:
     seed = int(args.seed)
     common = dict(method=args.sample_fn, steps=int(args.steps), seed=seed, device=device,
-                  clip_denoised=F.str2bool(args.clip_denoised), progress=progress, class_id=int(args.class_id),
+                  clip_denoised=flags.str2bool(args.clip_denoised), progress=progress, class_id=int(args.class_id),
                   solver=solver_overrides(args.order, args.skip_type, args.solver_method, args.solver_type,
-                                          F.str2bool(args.denoise_to_zero)))
+                                          flags.str2bool(args.denoise_to_zero)))
     if source is None:
         av = generate_av(model, diffusion, indices, video_size=args.video_size, audio_size=args.audio_size, **common)
         reference = None
@@ -216,12 +199,16 @@ def main(job: str, argv: Optional[List[str]] = None) -> Dict[str, Any]:
             dist.cleanup()  # a single-process call leaves no global set-up behind
 
 
-def cli(job: str) -> None:
-    """Entry point: :func:`main` with clear one-line errors for bad input (exit status 2)."""
-    try:
-        main(job)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
-    finally:
-        dist.cleanup()
+def sample(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    """``python -m mm_diffusion.sample``: unconditional generation; returns the run summary."""
+    return main("sample", argv)
+
+
+def audio2video(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    """``python -m mm_diffusion.audio2video``: the audio of each reference clip kept, the video generated."""
+    return main("audio2video", argv)
+
+
+def video2audio(argv: Optional[List[str]] = None) -> Dict[str, Any]:
+    """``python -m mm_diffusion.video2audio``: the video of each reference clip kept, the audio generated."""
+    return main("video2audio", argv)

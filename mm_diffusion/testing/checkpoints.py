@@ -7,14 +7,14 @@ run writes it (``{"job": "train", "args": flags}``), so the sampler rebuilds the
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Dict, Optional
 
 import torch
 
-from ..cli import flags as F
+from ..cli.flags import config_to_flags, create_model_and_diffusion, create_sr_model_and_diffusion
 from ..runs.checkpoint import save_checkpoint
+from ..runs.files import write_json
 
 __all__ = ["randomize_", "write_random_checkpoint", "write_random_sr_checkpoint", "TEST_SR_FLAGS"]
 
@@ -34,35 +34,27 @@ def randomize_(model: torch.nn.Module, scale: float = 0.05, seed: int = 0) -> to
     return model
 
 
-def _write_json(path: str, obj: Dict[str, Any]) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(obj, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+def _write_random(path: str, values: Dict[str, Any], create, job: str, scale: float, seed: int,
+                  write_config: bool) -> str:
+    """Build the model ``create(values)`` makes, randomise it, save it to ``path`` (+ ``config.json`` for ``job``)."""
+    model, _ = create(values)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    save_checkpoint(randomize_(model, scale, seed).state_dict(), path)
+    if write_config:
+        write_json(os.path.join(folder, "config.json"), {"job": job, "args": values}, indent=1)
+    return path
 
 
 def write_random_checkpoint(path: str, config: str = "tiny", scale: float = 0.05, seed: int = 0,
                             flags: Optional[Dict[str, Any]] = None, write_config: bool = True) -> str:
     """A random ``MultimodalUNet`` checkpoint of the named configuration (plus ``config.json`` beside it)."""
-    values = F.config_to_flags(config)
-    values.update(flags or {})
-    model, _ = F.create_model_and_diffusion(values)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_checkpoint(randomize_(model, scale, seed).state_dict(), path)
-    if write_config:
-        _write_json(os.path.join(os.path.dirname(os.path.abspath(path)), "config.json"), {"job": "train", "args": values})
-    return path
+    values = {**config_to_flags(config), **(flags or {})}
+    return _write_random(path, values, create_model_and_diffusion, "train", scale, seed, write_config)
 
 
 def write_random_sr_checkpoint(path: str, flags: Optional[Dict[str, Any]] = None, scale: float = 0.05,
                                seed: int = 1, write_config: bool = True) -> str:
     """A random ``SuperResModel`` checkpoint (default :data:`TEST_SR_FLAGS`) plus ``config.json`` beside it."""
-    values = dict(TEST_SR_FLAGS)
-    values.update(flags or {})
-    model, _ = F.create_sr_model_and_diffusion(values)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_checkpoint(randomize_(model, scale, seed).state_dict(), path)
-    if write_config:
-        _write_json(os.path.join(os.path.dirname(os.path.abspath(path)), "config.json"),
-                    {"job": "image_sr_train", "args": values})
-    return path
+    values = {**TEST_SR_FLAGS, **(flags or {})}
+    return _write_random(path, values, create_sr_model_and_diffusion, "image_sr_train", scale, seed, write_config)

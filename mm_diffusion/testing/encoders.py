@@ -1,5 +1,6 @@
 """Test doubles for the evaluation networks: randomly initialised weight files in the published formats.
 
+* ``randomize_weights(module, seed)``: variance-preserving random weights, in place.
 * ``make_random_i3d_file(path, seed=0)``: ``i3d_pretrained_400.pt`` layout (an I3D ``state_dict``).
 * ``make_torchscript_i3d_file(path, seed=0)``: a TorchScript detector with StyleGAN-V's ``i3d_torchscript.pt``
   calling convention ``forward(x [N, 3, T, H, W], rescale, resize, return_features) -> [N, 400]``.
@@ -25,7 +26,7 @@ from ..evaluation.audioclip import ESResNeXtFBSP
 from ..evaluation.i3d import InceptionI3d
 from ..evaluation.vggish import VGGish
 
-__all__ = ["make_random_i3d_file", "make_torchscript_i3d_file", "make_random_audioclip_file", "make_random_vggish_file"]
+__all__ = ["randomize_weights", "make_random_i3d_file", "make_torchscript_i3d_file", "make_random_audioclip_file", "make_random_vggish_file"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -41,7 +42,7 @@ def _atomic_torch_save(obj: object, path: PathLike) -> Path:
 
 
 @torch.no_grad()
-def _randomize(module: nn.Module, seed: int) -> nn.Module:
+def randomize_weights(module: nn.Module, seed: int) -> nn.Module:
     """Variance-preserving random weights (He-normal convs / linears, small biases, unit BatchNorm)."""
     gen = torch.Generator().manual_seed(seed)
     for mod in module.modules():
@@ -60,7 +61,7 @@ def _randomize(module: nn.Module, seed: int) -> nn.Module:
 
 def make_random_i3d_file(path: PathLike, seed: int = 0) -> Path:
     """Write a randomly initialised I3D state_dict in the ``i3d_pretrained_400.pt`` format; returns the path."""
-    net = _randomize(InceptionI3d(400, in_channels=3), seed)
+    net = randomize_weights(InceptionI3d(400, in_channels=3), seed)
     return _atomic_torch_save(net.state_dict(), path)
 
 
@@ -86,7 +87,7 @@ class _TorchScriptI3DDetector(nn.Module):
 def make_torchscript_i3d_file(path: PathLike, seed: int = 0) -> Path:
     """Write a TorchScript I3D detector (random weights) with the ``forward(x, rescale, resize, return_features)``
     signature of StyleGAN-V's ``i3d_torchscript.pt``; returns the path."""
-    net = _randomize(InceptionI3d(400, in_channels=3), seed).eval()
+    net = randomize_weights(InceptionI3d(400, in_channels=3), seed).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = torch.jit.script(_TorchScriptI3DDetector(net).eval())
@@ -96,7 +97,7 @@ def make_torchscript_i3d_file(path: PathLike, seed: int = 0) -> Path:
 def make_random_audioclip_file(path: PathLike, seed: int = 0) -> Path:
     """Write random ``audio.*`` weights plus a few non-audio AudioCLIP entries (logit scales, a small
     ``visual`` tensor), in the ``AudioCLIP-Full-Training.pt`` key layout; returns the path."""
-    net = _randomize(ESResNeXtFBSP(), seed)
+    net = randomize_weights(ESResNeXtFBSP(), seed)
     gen = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():  # a mildly perturbed DFT basis, as a trained FBSP is
         net.fbsp.m.copy_(torch.rand(net.fbsp.m.shape, generator=gen) * 0.1)
@@ -115,7 +116,7 @@ def make_random_vggish_file(path: PathLike, pca_path: Optional[PathLike] = None,
     """Write random VGGish weights in the ``vggish-10086976.pth`` format (18 keys); with ``pca_path`` also a
     PCA file like ``vggish_pca_params-970ea276.pth`` (``pca_eigen_vectors`` [128, 128], ``pca_means`` [128];
     numpy arrays when ``pca_as_numpy``). Returns the weight file's path."""
-    net = _randomize(VGGish(), seed)
+    net = randomize_weights(VGGish(), seed)
     state = {k: v for k, v in net.state_dict().items() if not k.startswith("pproc.")}
     out = _atomic_torch_save(state, path)
     if pca_path is not None:

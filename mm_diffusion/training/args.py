@@ -3,7 +3,6 @@ the training flags, output-folder checks, the run's ``config.json`` and building
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 from typing import Any, Dict, Mapping
@@ -14,6 +13,7 @@ from ..runs import dist
 from ..runs.checkpoint import find_latest_checkpoint
 from ..runs.ema import parse_ema_rates
 from ..models.precision import resolve_precision
+from ..runs.files import jsonable, write_json
 from .loop import TrainConfig
 
 __all__ = ["train_defaults", "check_output_dir", "write_run_config", "train_config_from_args"]
@@ -79,26 +79,13 @@ def check_output_dir(path: str) -> str:
     return path
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
 def write_run_config(out_dir: str, payload: Mapping[str, Any], name: str = "config.json") -> str:
     """Write ``payload`` (plus versions) as JSON atomically on the main process; returns the path."""
     path = os.path.join(out_dir, name)
     if dist.is_main_process():
         data = dict(payload)
         data["versions"] = {"torch": torch.__version__, "python": platform.python_version()}
-        tmp = f"{path}.tmp-{os.getpid()}"
-        with open(tmp, "w") as handle:
-            json.dump(_jsonable(data), handle, indent=2, sort_keys=True)
-        os.replace(tmp, path)
+        write_json(path, jsonable(data), indent=2)
     return path
 
 
@@ -140,15 +127,3 @@ def log_run_start(loop, plan, output_dir: str, description: str) -> None:
     elif find_latest_checkpoint(output_dir, complete_only=False) is not None:
         loop.log.log(f"warning: {output_dir} already holds checkpoints; this run starts from step 0 and "
                      f"overwrites them (pass --resume_checkpoint {output_dir} to continue instead)")
-
-
-def run_cli(main) -> None:
-    """Run a job's ``main()``; bad input (ValueError, FileNotFoundError, PermissionError) prints
-    ``error: ...`` and exits with status 2 instead of a traceback."""
-    import sys
-
-    try:
-        main()
-    except (ValueError, FileNotFoundError, PermissionError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)

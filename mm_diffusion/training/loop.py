@@ -27,14 +27,13 @@ import copy
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
-import numpy as np
 import torch
 import torch.distributed as tdist
 import torch.nn as nn
 
-from ..diffusion import LossSecondMomentResampler, create_named_schedule_sampler
+from ..diffusion import create_named_schedule_sampler
 from ..diffusion.tree import tree_map
 from ..runs import dist
 from ..runs.checkpoint import (CheckpointSet, checkpoint_paths, find_latest_checkpoint, list_checkpoint_steps,
@@ -252,17 +251,8 @@ class TrainLoop:
             data_state = dict(state["data"])
             data_state["rank"] = self.rank
             self.data.load_state_dict(data_state)
-        sched = state.get("schedule_sampler")
-        if sched is not None and isinstance(self.schedule, LossSecondMomentResampler):
-            self.schedule._history = sched["history"].numpy().astype(np.float64)  # noqa: SLF001
-            self.schedule._counts = sched["counts"].numpy().astype(np.int64)  # noqa: SLF001
+        self.schedule.load_state_dict(state.get("schedule_sampler"))
         self._resume_rng = state["rng"]
-
-    def _schedule_state(self) -> Optional[Dict[str, torch.Tensor]]:
-        if isinstance(self.schedule, LossSecondMomentResampler):
-            return {"history": torch.from_numpy(self.schedule._history.copy()),  # noqa: SLF001
-                    "counts": torch.from_numpy(self.schedule._counts.copy())}  # noqa: SLF001
-        return None
 
     def save(self) -> Optional[CheckpointSet]:
         """Write the checkpoint of the current step (rank 0; every rank waits). EMA files, then the model,
@@ -278,7 +268,7 @@ class TrainLoop:
                 "scaler": self.scaler.state_dict() if self.scaler is not None else None,
                 "rng": rng_state(),
                 "data": self.data.state_dict() if hasattr(self.data, "state_dict") else None,
-                "schedule_sampler": self._schedule_state(),
+                "schedule_sampler": self.schedule.state_dict(),
                 "world_size": self.world,
                 "batch_size": self.cfg.batch_size,
                 "ema_rates": list(self.cfg.ema_rates),
@@ -318,36 +308,52 @@ class TrainLoop:
         and counters; increments ``self.step`` whether or not the update was applied."""
         x_start, cond = self.task.prepare(batch, self.device)
         t, weights, noise = self._draw(x_start)
-        n = t.shape[0]
-        mb = int(self.cfg.microbatch)
+        loss_total, sums = self._forward_backward(x_start, cond, t, weights, noise)
+        grad_norm, loss_ok, grad_ok = self._check_gradients(loss_total)
+        lr = self.lr_at(self.step)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        if self._update(loss_ok, grad_ok):
+            self.ema.update()
+            if self.master is not None:
+                self.master.sync()
+        self.step += 1
+        out = dict(sums)
+        out["_count"] = torch.tensor(float(t.shape[0]), device=self.device)
+        out["_grad_norm"] = grad_norm.detach().float()
+        out["_lr"] = lr
+        return out
+
+    def _forward_backward(self, x_start, cond, t, weights, noise) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """Losses and gradients over the microbatches (DDP all-reduces once, after the last one); feeds the
+        timestep sampler. Returns ``(weighted mean loss, {term: weighted local sum})``."""
+        n, mb = t.shape[0], int(self.cfg.microbatch)
         sums: Dict[str, torch.Tensor] = {}
         self.opt.zero_grad(set_to_none=True)
         loss_total = torch.zeros((), device=self.device)
         starts = list(range(0, n, mb))
         for i, start in enumerate(starts):
             rows = slice(start, min(start + mb, n))
-            x_mb = tree_map(lambda v: v[rows], x_start)
-            noise_mb = tree_map(lambda v: v[rows], noise)
             sync = i == len(starts) - 1 or self._ddp is None
-            ctx = contextlib.nullcontext() if sync else self._ddp.no_sync()  # all-reduce once, after the last one
-            with ctx:
+            with contextlib.nullcontext() if sync else self._ddp.no_sync():
                 with self._autocast():
                     losses = self.diffusion.training_losses(self.task.model_fn(self.net, self.task.take(cond, rows)),
-                                                            x_mb, t[rows], noise=noise_mb)
+                                                            tree_map(lambda v: v[rows], x_start), t[rows],
+                                                            noise=tree_map(lambda v: v[rows], noise))
                 loss = (losses["loss"].float() * weights[rows]).mean() * ((rows.stop - rows.start) / n)
-                if self.scaler is not None:
-                    self.scaler.scale(loss).backward()
-                else:
-                    loss.backward()
+                (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
             loss_total = loss_total + loss.detach()
             for key, value in losses.items():
                 term = (value.detach().float() * weights[rows]).sum()
                 sums[key] = sums[key] + term if key in sums else term
-            if isinstance(self.schedule, LossSecondMomentResampler):
-                self.schedule.update_with_local_losses(t[rows], losses["loss"].detach())
-
-        if self.master is not None:
+            self.schedule.update_with_local_losses(t[rows], losses["loss"].detach())
+        if self.master is not None:  # the bf16 copy's gradients, in float32, onto the master weights
             self.master.pull_grads()
+        return loss_total, sums
+
+    def _check_gradients(self, loss_total: torch.Tensor) -> Tuple[torch.Tensor, bool, bool]:
+        """Unscale, clip (``--grad_clip``) and measure the gradients; ``(grad_norm, loss_ok, grad_ok)`` agreed by
+        every rank (one MIN all-reduce), so all ranks skip or apply the same updates."""
         if self.scaler is not None:
             self.scaler.unscale_(self.opt)
         grads = [p.grad for p in self.params if p.grad is not None]
@@ -360,10 +366,11 @@ class TrainLoop:
             flags = flags.to(self._comm_device())
             tdist.all_reduce(flags, op=tdist.ReduceOp.MIN)
         loss_ok, grad_ok = (bool(v) for v in flags.tolist())
-        lr = self.lr_at(self.step)
-        for group in self.opt.param_groups:
-            group["lr"] = lr
-        applied = False
+        return grad_norm, loss_ok, grad_ok
+
+    def _update(self, loss_ok: bool, grad_ok: bool) -> bool:
+        """Apply the optimizer step, or skip it for a non-finite loss / gradient (``NonFiniteLossError`` after
+        ``max_nonfinite`` in a row). With fp16 the grad scaler skips overflowing steps itself. True if applied."""
         if not loss_ok or (not grad_ok and self.scaler is None):
             self.opt.zero_grad(set_to_none=True)
             if self.scaler is not None:
@@ -377,28 +384,18 @@ class TrainLoop:
                     f"{self._consecutive_bad} consecutive steps had a non-finite loss or gradient (last at step "
                     f"{self.step}); stopping. Lower --lr, set --grad_clip (e.g. 1.0), use --use_fp16 False, or check "
                     f"the data for NaN/Inf; the last good checkpoint is in {self.cfg.output_dir!r}")
-        else:
-            if self.scaler is not None:
-                scale_before = self.scaler.get_scale()
-                self.scaler.step(self.opt)
-                self.scaler.update()
-                applied = self.scaler.get_scale() >= scale_before
-                if not applied:
-                    self.overflow_total += 1
-            else:
-                self.opt.step()
-                applied = True
-            if applied:
-                self.ema.update()
-                if self.master is not None:
-                    self.master.sync()
-            self._consecutive_bad = 0
-        self.step += 1
-        out = {k: v for k, v in sums.items()}
-        out["_count"] = torch.tensor(float(n), device=self.device)
-        out["_grad_norm"] = grad_norm.detach().float()
-        out["_lr"] = lr
-        return out
+            return False
+        self._consecutive_bad = 0
+        if self.scaler is None:
+            self.opt.step()
+            return True
+        scale_before = self.scaler.get_scale()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        applied = self.scaler.get_scale() >= scale_before
+        if not applied:
+            self.overflow_total += 1
+        return applied
 
     def _comm_device(self) -> torch.device:
         return self.device if tdist.get_backend() == "nccl" else torch.device("cpu")
@@ -413,6 +410,18 @@ class TrainLoop:
         vals = dict(zip(keys, vec.tolist()))
         count = max(vals.pop("_count"), 1.0)
         return {k: v / count for k, v in vals.items()}
+
+    def _log_row(self, acc: Dict[str, torch.Tensor], norms: List[torch.Tensor], lr: float, elapsed: float,
+                 steps: int, samples: int) -> None:
+        """One ``progress.csv`` row and log line for the steps since the last one (loss terms averaged over ranks)."""
+        terms = self._reduce_terms(acc)
+        row = {"step": self.step, "samples": self.step * self.cfg.batch_size * self.world,
+               "loss": terms.pop("loss", float("nan"))}
+        row.update(terms)
+        row.update(grad_norm=float(torch.stack(norms).float().mean()), lr=lr, step_time=elapsed / max(steps, 1),
+                   samples_per_sec=samples / max(elapsed, 1e-9), nonfinite_skips=self.nonfinite_total)
+        self.log.row(row)
+        self.log.log(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
 
     def write_samples(self, batch=None) -> List[str]:
         """Rank 0: progress samples from the first EMA (or the model without EMA) into ``output_dir/samples``."""
@@ -468,15 +477,7 @@ class TrainLoop:
                 samples_since += per_step_global
                 self.log.advance(1)
                 if cfg.log_interval and self.step % cfg.log_interval == 0:
-                    terms = self._reduce_terms(acc)
-                    elapsed = time.perf_counter() - t_last
-                    norm = float(torch.stack(norms).float().mean())
-                    row = {"step": self.step, "samples": self.step * per_step_global, "loss": terms.pop("loss", float("nan"))}
-                    row.update(terms)
-                    row.update(grad_norm=norm, lr=lr, step_time=elapsed / max(steps_since, 1),
-                               samples_per_sec=samples_since / max(elapsed, 1e-9), nonfinite_skips=self.nonfinite_total)
-                    self.log.row(row)
-                    self.log.log(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+                    self._log_row(acc, norms, lr, time.perf_counter() - t_last, steps_since, samples_since)
                     acc, norms = {}, []
                     t_last, steps_since, samples_since = time.perf_counter(), 0, 0
                 if cfg.save_interval and self.step % cfg.save_interval == 0:

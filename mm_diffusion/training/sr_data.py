@@ -17,6 +17,8 @@ from typing import Tuple, Union
 import torch
 from torch.utils.data import Dataset
 
+from ..data.synthetic.spec import parse_synthetic_spec
+
 __all__ = ["FramesDataset", "sr_frames"]
 
 
@@ -57,12 +59,13 @@ def sr_frames(data_dir: str, large_size: int, video_fps: float = 10.0, frame_gap
     ``ValueError`` if it holds no usable video). ``class_cond``: items carry the ``"label"`` of their class
     folder (see :class:`mm_diffusion.data.ClipDataset`)."""
     size = int(large_size)
-    if not data_dir or data_dir == "synthetic" or str(data_dir).startswith("synthetic:"):
+    spec = parse_synthetic_spec(data_dir or "synthetic", default_num=int(synthetic_num), default_seed=seed)
+    if spec is not None:
         if class_cond:
             raise ValueError("class labels need a --data_dir folder with one sub-folder per class")
         from ..data import SyntheticAVDataset
 
-        num = int(str(data_dir).split(":", 1)[1]) if data_dir and ":" in str(data_dir) else int(synthetic_num)
+        num, seed = spec
         frames = max(3, int(synthetic_frames))
         rate = 8000
         length = int(round(frames / float(video_fps) * rate))

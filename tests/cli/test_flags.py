@@ -114,3 +114,21 @@ def test_infer_audio_fps():
     assert flags.infer_audio_fps([4, 3, 16, 16], [1, 1600], 10) == 4000
     with pytest.raises(ValueError, match="--audio_fps"):
         flags.infer_audio_fps([3, 3, 16, 16], [1, 1000], 10)
+
+
+def _lists(kwargs):
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_CONFIGS) + sorted(SR_CONFIGS))
+def test_every_registry_config_round_trips_through_its_flags(name):
+    values = flags.config_to_flags(name)
+    if name in MODEL_CONFIGS:
+        assert _lists(flags.model_kwargs_from_args(values)) == _lists(MODEL_CONFIGS[name])
+    else:
+        assert _lists(flags.sr_model_kwargs_from_args(values)) == _lists(SR_CONFIGS[name])
+
+
+def test_default_flags_are_the_published_configs():
+    assert _lists(flags.model_kwargs_from_args(flags.model_defaults())) == _lists(MODEL_CONFIGS["paper"])
+    assert _lists(flags.sr_model_kwargs_from_args(flags.sr_model_defaults())) == _lists(SR_CONFIGS["sr_paper"])

@@ -1,4 +1,4 @@
-"""The demo command (issue 8): end to end on a random tiny checkpoint, its error messages, the gap maths."""
+"""The demo command: end to end on a random tiny checkpoint, its error messages, the gap maths."""
 import json
 import math
 import os

@@ -6,7 +6,7 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from mm_diffusion.diffusion import create_gaussian_diffusion, create_named_schedule_sampler, loss_quartiles
+from mm_diffusion.diffusion import create_gaussian_diffusion, create_named_schedule_sampler
 from mm_diffusion.diffusion.tree import channel_dim
 
 
@@ -124,17 +124,6 @@ def test_use_kl_and_rescaled_losses():
     assert torch.allclose(rescaled["vb"], plain["vb"] * 0.1)
     kl = create_gaussian_diffusion(steps=100, learn_sigma=True, use_kl=True).training_losses(model, x0, t, noise)
     assert "mse" not in kl and torch.allclose(kl["loss"], plain["vb"] * 100)
-
-
-def test_loss_quartiles():
-    t = torch.tensor([0, 260, 510, 999, 998])
-    losses = {"loss": torch.tensor([1.0, 2.0, 3.0, 4.0, 6.0]), "video_mse": torch.zeros(5)}
-    out = loss_quartiles(t, losses, 1000)
-    assert out["loss"] == pytest.approx(3.2)
-    assert out["loss_q0"] == 1.0 and out["loss_q1"] == 2.0 and out["loss_q2"] == 3.0 and out["loss_q3"] == 5.0
-    assert out["video_mse_q3"] == 0.0
-    assert create_gaussian_diffusion(steps=1000).loss_quartiles(t, losses) == out
-    assert "loss_q1" not in loss_quartiles(torch.tensor([0]), {"loss": torch.tensor([1.0])}, 1000)
 
 
 def test_uniform_sampler():

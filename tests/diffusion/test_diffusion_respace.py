@@ -45,7 +45,7 @@ def test_all_steps_respacing_equals_unspaced():
 def test_ddim25_calls_the_model_at_original_timesteps():
     d = create_gaussian_diffusion(steps=1000, timestep_respacing="ddim25")
     assert d.num_timesteps == 25
-    assert sorted(d.use_timesteps) == list(range(0, 1000, 40))
+    assert sorted(d.timestep_map.tolist()) == list(range(0, 1000, 40))
     base = create_gaussian_diffusion(steps=1000)
     assert np.allclose(d.alphas_cumprod, base.alphas_cumprod[::40])
     mu, cov = correlated_gaussian()

@@ -88,7 +88,7 @@ def test_maxpool_same_matches_zero_padded_pool_on_relu_input(kernel, stride, siz
 
 def test_eval_fast_path_equals_unfused_network():
     torch.manual_seed(1)
-    net = randomize_bn(fakes._randomize(InceptionI3d(), 1))
+    net = randomize_bn(fakes.randomize_weights(InceptionI3d(), 1))
     x = torch.rand(2, 3, 16, SMALL, SMALL) * 2 - 1
     with torch.no_grad():
         fast = net.eval()(x)
@@ -104,7 +104,7 @@ def test_eval_fast_path_equals_unfused_network():
 
 
 def test_fold_cache_follows_weight_changes():
-    net = fakes._randomize(InceptionI3d(), 2).eval()
+    net = fakes.randomize_weights(InceptionI3d(), 2).eval()
     x = torch.rand(1, 3, 16, SMALL, SMALL) * 2 - 1
     with torch.no_grad():
         before = net(x)
@@ -191,7 +191,7 @@ def test_torchscript_detector_file_loads(tmp_path, i3d_file):
 
 
 def test_state_dict_variants_load(tmp_path):
-    net = fakes._randomize(InceptionI3d(), 5)
+    net = fakes.randomize_weights(InceptionI3d(), 5)
     state = net.state_dict()
     # DataParallel prefix, a {"state_dict": ...} wrapper and missing num_batches_tracked (old torch) all load
     variant = {"state_dict": {"module." + k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}}

@@ -90,7 +90,7 @@ def test_examples():
 
 def test_network_flattens_in_tensorflow_order_and_relu_option():
     torch.manual_seed(0)
-    net = fakes._randomize(VGGish(), 0).eval()
+    net = fakes.randomize_weights(VGGish(), 0).eval()
     x = torch.randn(3, 1, 96, 64)
     with torch.no_grad():
         out = net(x)

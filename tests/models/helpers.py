@@ -40,3 +40,23 @@ def shift_for(key: str):
     if key.startswith("perblock="):
         return [int(x) for x in key[len("perblock="):].split(",")]
     raise KeyError(key)
+
+
+class ShiftRecorder:
+    """Records the RS-MMA window offsets of every call of ``model.draw_shifts`` (one per forward pass);
+    ``last`` is the most recent. Wraps the method on this instance only."""
+
+    def __init__(self, model):
+        self.calls = []
+        draw = model.draw_shifts
+
+        def recording(*args, **kwargs):
+            shifts = draw(*args, **kwargs)
+            self.calls.append(list(shifts))
+            return shifts
+
+        model.draw_shifts = recording
+
+    @property
+    def last(self) -> list:
+        return self.calls[-1]

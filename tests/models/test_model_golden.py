@@ -4,7 +4,7 @@ import torch
 
 from mm_diffusion.models import MultimodalUNet
 
-from .helpers import load_golden, shift_for
+from .helpers import ShiftRecorder, load_golden, shift_for
 
 TOLERANCES = {"golden_tiny.pt": dict(atol=1e-5, rtol=1e-4), "golden_tiny_sharp.pt": dict(atol=2e-4, rtol=1e-4)}
 
@@ -46,10 +46,11 @@ def test_shift_changes_outputs(golden):
 def test_fixed_shift_context_manager_and_perblock_order(golden):
     name, g = golden
     model = build(g)
+    shifts = ShiftRecorder(model)
     key = "perblock=3,1,2,0,1,2"
     with model.fixed_shift(shift_for(key)), torch.no_grad():
         video, audio = model(g["video"], g["audio"], g["timesteps"])
-    assert model.last_shifts == [3, 1, 2, 0, 1, 2]
+    assert shifts.last == [3, 1, 2, 0, 1, 2]
     torch.testing.assert_close(video, g["outputs"][key][0], **TOLERANCES[name])
     torch.testing.assert_close(audio, g["outputs"][key][1], **TOLERANCES[name])
 
@@ -68,9 +69,10 @@ def test_random_shift_draws_in_range_and_follow_generator():
     a = model.draw_shifts(4, generator=torch.Generator().manual_seed(7))
     b = model.draw_shifts(4, generator=torch.Generator().manual_seed(7))
     assert a == b
+    shifts = ShiftRecorder(model)
     with torch.no_grad():
         out1 = model(g["video"], g["audio"], g["timesteps"], generator=torch.Generator().manual_seed(3))
-        used = list(model.last_shifts)
+        used = list(shifts.last)
         out2 = model(g["video"], g["audio"], g["timesteps"], shift=used)
     torch.testing.assert_close(out1, out2, atol=0, rtol=0)
 

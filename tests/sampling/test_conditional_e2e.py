@@ -11,7 +11,7 @@ from mm_diffusion import audio2video, video2audio
 from mm_diffusion.data import ClipDataset, media
 from mm_diffusion.data.synthetic.cli import main as synthetic_main
 from mm_diffusion.diffusion import create_gaussian_diffusion
-from mm_diffusion.cli import flags as F
+from mm_diffusion.cli import flags
 from mm_diffusion.sampling.conditional import ConditionSource, generate_conditional
 from mm_diffusion.sampling.layout import OutputLayout, conditional_products
 from mm_diffusion.testing.checkpoints import TEST_SR_FLAGS, randomize_, write_random_checkpoint, \
@@ -109,7 +109,7 @@ def test_rerun_and_bad_ref(setup, a2v_run, tmp_path):
 # ------------------------------------------------------------------------------------------ library level
 @pytest.fixture(scope="module")
 def tiny(setup):
-    model, _ = F.create_model_and_diffusion(F.config_to_flags("tiny"))
+    model, _ = flags.create_model_and_diffusion(flags.config_to_flags("tiny"))
     randomize_(model).eval()
     source = ConditionSource(str(setup["ref"]), (FRAMES, 3, SIZE, SIZE), (1, LENGTH), FPS, RATE, progress=False)
     return model, source.batch([0, 1])

@@ -9,7 +9,7 @@ from PIL import Image
 
 from mm_diffusion import sample as sample_job
 from mm_diffusion.data import media
-from mm_diffusion.cli import flags as F
+from mm_diffusion.cli import flags
 from mm_diffusion.sampling.layout import OutputLayout, unconditional_products
 from mm_diffusion.testing.checkpoints import TEST_SR_FLAGS, write_random_checkpoint, write_random_sr_checkpoint
 from mm_diffusion.sampling.sr_stage import SRStage
@@ -144,7 +144,7 @@ def test_super_resolve_follows_each_frame(method):
 
 
 def test_load_noise_makes_sr_deterministic(tmp_path, checkpoints):
-    model, diffusion = F.create_sr_model_and_diffusion(TEST_SR_FLAGS)
+    model, diffusion = flags.create_sr_model_and_diffusion(TEST_SR_FLAGS)
     model.load_state_dict(torch.load(checkpoints["sr"], weights_only=True))
     model.eval()
     video = torch.rand(1, 2, 3, SIZE, SIZE) * 2 - 1

@@ -56,7 +56,6 @@ class Denoiser:
         self.clip_denoised = bool(clip_denoised)
         self.thresholding = bool(thresholding)
         self.generator = generator
-        self.nfe = 0
         self._checked = False
 
     @property
@@ -75,7 +74,6 @@ class Denoiser:
             self.condition = check_condition(self.condition, x)
             self._checked = True
         at = t if isinstance(t, ContinuousTime) else IndexTime(self.diffusion, self._index(x, t))
-        self.nfe += 1
         if not self.condition:
             return self._constrain(at.predict(self.model_fn, x), x, at, keys=None)
         x_in = replace_known(at, x, self.condition, self.generator)
