@@ -24,6 +24,7 @@ __all__ = [
     "Prediction",
     "GaussianDiffusion",
     "ModelFn",
+    "check_model_output",
 ]
 
 ModelFn = Callable[[Tree, torch.Tensor], Tree]
@@ -175,10 +176,7 @@ class GaussianDiffusion:
     def call_model(self, model_fn: ModelFn, x_t: Tree, t: torch.Tensor) -> Tree:
         """Run ``model_fn(x_t, model_timesteps(t))`` and check it returned the structure of ``x_t``."""
         out = model_fn(x_t, self.model_timesteps(t))
-        if is_dict(x_t) != is_dict(out) or (is_dict(x_t) and set(x_t) != set(out)):
-            raise ValueError(f"model_fn must return the structure of its input "
-                             f"({sorted(x_t) if is_dict(x_t) else 'a tensor'}), got "
-                             f"{sorted(out) if is_dict(out) else type(out).__name__}")
+        check_model_output(x_t, out)
         return out
 
     # ------------------------------------------------------------------ forward process
@@ -231,13 +229,18 @@ class GaussianDiffusion:
     # ------------------------------------------------------------------ reverse process
     def prediction_from_output(self, output: Tree, x_t: Tree, t: torch.Tensor) -> Prediction:
         """Interpret a raw model output (twice the channels when the variance is learned)."""
+        output, var_values = self.split_output(output, x_t)
+        if self.model_mean_type == ModelMeanType.EPSILON:
+            return Prediction(output, self.predict_xstart_from_eps(x_t, t, output), var_values)
+        return Prediction(self.predict_eps_from_xstart(x_t, t, output), output, var_values)
+
+    def split_output(self, output: Tree, x_t: Tree):
+        """``(mean_output, var_values)`` of a raw model output (``var_values`` None unless the variance is learned)."""
         var_values = None
         if self.model_var_type.learned:
             output, var_values = split_channels(output)
         tree_map(lambda o, x: _check_shape(o, x), output, x_t)
-        if self.model_mean_type == ModelMeanType.EPSILON:
-            return Prediction(output, self.predict_xstart_from_eps(x_t, t, output), var_values)
-        return Prediction(self.predict_eps_from_xstart(x_t, t, output), output, var_values)
+        return output, var_values
 
     def predict(self, model_fn: ModelFn, x_t: Tree, t: Union[int, torch.Tensor]) -> Prediction:
         """Call the model on ``x_t`` at index ``t`` (int or [N]) and return eps, x_0 and variance outputs."""
@@ -368,6 +371,14 @@ class GaussianDiffusion:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(T={self.num_timesteps}, mean={self.model_mean_type.value}, "
                 f"var={self.model_var_type.value}, loss={self.loss_type.value})")
+
+
+def check_model_output(x_t: Tree, out: Tree) -> None:
+    """Raise ``ValueError`` unless the model output ``out`` has the structure (dict keys or tensor) of ``x_t``."""
+    if is_dict(x_t) != is_dict(out) or (is_dict(x_t) and set(x_t) != set(out)):
+        raise ValueError(f"model_fn must return the structure of its input "
+                         f"({sorted(x_t) if is_dict(x_t) else 'a tensor'}), got "
+                         f"{sorted(out) if is_dict(out) else type(out).__name__}")
 
 
 def _check_shape(out: torch.Tensor, x: torch.Tensor) -> None:

@@ -66,6 +66,19 @@ def conditional_gaussian(mu, cov, known: str, value: torch.Tensor, shapes=SHAPES
     return m, s_oo - gain @ s_ok.T
 
 
+def alpha_bar_at(alphas_cumprod: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``alpha_bar`` (float64 ``[N]``) at model timesteps ``t``: the table entry for int64 ``t``; for a float
+    ``t`` (DPM-Solver's fractional timesteps) ``log sqrt(alpha_bar)`` interpolated linearly between entries."""
+    if t.dtype == torch.int64:
+        return alphas_cumprod[t.cpu()]
+    if t.dtype not in (torch.float32, torch.float64):  # float64: the float64 reference solver of the tests
+        raise AssertionError(f"model got timesteps of dtype {t.dtype}, expected int64 or float32")
+    tau = t.double().cpu()
+    grid = np.arange(alphas_cumprod.numel(), dtype=np.float64)
+    log_a = np.interp(tau.numpy(), grid, 0.5 * np.log(alphas_cumprod.numpy()))
+    return torch.from_numpy(np.exp(2.0 * log_a))
+
+
 class GaussianOracle:
     """``model_fn(x_t, t)`` returning the optimal eps (or x0) for ``N(mu, cov)`` data.
 
@@ -88,27 +101,32 @@ class GaussianOracle:
         self.gain = (a * self.cov) @ torch.linalg.inv(inner)  # [T, D, D]
         self.calls = []
 
+    def _gain(self, ab: float) -> torch.Tensor:
+        eye = torch.eye(self.mu.numel(), dtype=torch.float64)
+        return (ab ** 0.5 * self.cov) @ torch.linalg.inv(ab * self.cov + (1.0 - ab) * eye)
+
     def posterior_mean(self, flat: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        t = t.long().cpu()
+        """``E[x0 | x_t]`` (float64 ``[N, D]``) at model timesteps ``t`` (int64, or float32 fractional)."""
         x = flat.double().cpu()
-        a = self.ab.sqrt()[t][:, None]
-        centred = x - a * self.mu
-        if bool((t == t[0]).all()):
-            return self.mu + centred @ self.gain[t[0]].T
-        return self.mu + torch.einsum("nij,nj->ni", self.gain[t], centred)
+        ab = alpha_bar_at(self.ab, t)
+        centred = x - ab.sqrt()[:, None] * self.mu
+        if t.dtype == torch.int64 and bool((t == t[0]).all()):
+            return self.mu + centred @ self.gain[t[0].cpu()].T
+        if t.dtype == torch.int64:
+            return self.mu + torch.einsum("nij,nj->ni", self.gain[t.cpu()], centred)
+        if not bool((t == t[0]).all()):
+            raise AssertionError("float timesteps must be the same for the whole batch")
+        return self.mu + centred @ self._gain(float(ab[0])).T
 
     def __call__(self, x_t, t):
-        if not (t.dtype == torch.int64):
-            raise AssertionError(f"model got timesteps of dtype {t.dtype}, expected int64")
-        self.calls.append(int(t[0]))
+        self.calls.append(int(t[0]) if t.dtype == torch.int64 else float(t[0]))
         flat = x_t if self.tensor else flatten(x_t)
         x0 = self.posterior_mean(flat, t)
         if self.predict == "x0":
             out = x0
         else:
-            a = self.ab.sqrt()[t.long().cpu()][:, None]
-            s = (1.0 - self.ab)[t.long().cpu()].sqrt()[:, None]
-            out = (flat.double().cpu() - a * x0) / s
+            ab = alpha_bar_at(self.ab, t)[:, None]
+            out = (flat.double().cpu() - ab.sqrt() * x0) / (1.0 - ab).sqrt()
         out = out.to(flat.dtype).to(flat.device)
         if self.tensor:
             return torch.cat([out, torch.zeros_like(out)], dim=1) if self.learn_sigma else out
@@ -129,7 +147,7 @@ class MixtureOracle:
 
     def __call__(self, x_t, t):
         shape = [-1] + [1] * (x_t.dim() - 1)
-        ab = self.ab[t.long().cpu()].reshape(shape)
+        ab = alpha_bar_at(self.ab, t).reshape(shape)
         a, var_n = ab.sqrt(), 1.0 - ab
         x = x_t.double().cpu()
         tot = a * a * self.s ** 2 + var_n

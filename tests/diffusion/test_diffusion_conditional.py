@@ -114,3 +114,20 @@ def test_condition_errors(setup):
         sample(o, shapes, diffusion=d, classifier_scale=1.0, progress=False)
     with pytest.raises(ValueError, match="bare tensor"):
         sample(o, (2, 12), diffusion=d, condition={"audio": torch.zeros(2, 1, 4)}, progress=False)
+
+
+SETTINGS = [(a, m, o, ty) for a in ("dpm_solver", "dpm_solver++") for m in ("singlestep", "singlestep_fixed", "multistep", "adaptive")
+            for o in (1, 2, 3) for ty in ("dpm_solver", "taylor") if not (m == "adaptive" and o == 1)]
+
+
+@pytest.mark.parametrize("algorithm,method,order,solver_type", SETTINGS, ids=["-".join(map(str, c)) for c in SETTINGS])
+def test_every_solver_setting_keeps_the_known_modality(setup, algorithm, method, order, solver_type):
+    _, condition = _known(setup, "audio")
+    noise = {k: v[:16] for k, v in setup["noise"].items()}
+    cond = {"audio": condition["audio"][:16]}
+    for scale, extra in ((0.0, dict(thresholding=True)), (1.0, dict(denoise_to_zero=True, skip_type="time_uniform"))):
+        out = sample(setup["oracle"], noise, diffusion=setup["d"], method=algorithm, steps=6, order=order,
+                     solver_method=method, solver_type=solver_type, condition=cond, classifier_scale=scale,
+                     progress=False, generator=torch.Generator().manual_seed(1), **extra)
+        assert torch.equal(out["audio"], cond["audio"]) and torch.isfinite(out["video"]).all()
+        assert not torch.equal(out["video"], noise["video"])

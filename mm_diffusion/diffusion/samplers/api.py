@@ -14,11 +14,17 @@ __all__ = ["sample", "METHODS", "SAMPLER_DEFAULTS"]
 
 METHODS = ("ddpm", "ddim", "dpm_solver", "dpm_solver++")
 
-# the original's defaults for each DPM-Solver variant
+# MM-Diffusion's settings for each DPM-Solver variant (py_scripts/multimodal_sample_sr.py): what
+# ``method="dpm_solver"`` / ``"dpm_solver++"`` run unless an argument says otherwise
 SAMPLER_DEFAULTS: Dict[str, Dict[str, Any]] = {
-    "dpm_solver": dict(steps=20, order=3, solver_method="singlestep", skip_type="logSNR"),
-    "dpm_solver++": dict(steps=20, order=2, solver_method="multistep", skip_type="logSNR"),
+    "dpm_solver": dict(steps=20, order=3, solver_method="singlestep", skip_type="logSNR", solver_type="dpm_solver",
+                       denoise_to_zero=False, clip_denoised=False, thresholding=False),
+    "dpm_solver++": dict(steps=20, order=2, solver_method="adaptive", skip_type="logSNR", solver_type="dpm_solver",
+                         denoise_to_zero=False, clip_denoised=False, thresholding=True),
 }
+# what ddpm / ddim clip by default
+_CLASSIC_DEFAULTS = dict(clip_denoised=True, thresholding=False)
+_SOLVER_ONLY = ("order", "skip_type", "solver_method", "solver_type", "denoise_to_zero")
 
 
 def _is_shape(spec: Any) -> bool:
@@ -43,23 +49,29 @@ def _make_start(shape_or_noise, device, generator) -> Tree:
 def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union[Tree, Dict[str, Sequence[int]], Sequence[int]], *,
            diffusion, method: str = "dpm_solver", steps: Optional[int] = None, eta: float = 0.0,
            order: Optional[int] = None, skip_type: Optional[str] = None, solver_method: Optional[str] = None,
-           thresholding: bool = False, clip_denoised: bool = True, condition: Optional[Dict[str, torch.Tensor]] = None,
-           classifier_scale: float = 0.0, generator: Optional[torch.Generator] = None, progress: bool = True,
+           solver_type: Optional[str] = None, denoise_to_zero: Optional[bool] = None,
+           thresholding: Optional[bool] = None, clip_denoised: Optional[bool] = None,
+           condition: Optional[Dict[str, torch.Tensor]] = None, classifier_scale: float = 0.0,
+           generator: Optional[torch.Generator] = None, progress: bool = True,
            callback: Optional[Callable[[dict], None]] = None, device=None) -> Tree:
     """Generate samples (an AV pair, or a tensor) with any sampler.
 
     Args:
-        model_fn: ``model_fn(x_t, t) -> tree like x_t``; ``t`` is int64 ``[N]`` in the ORIGINAL
-            timestep numbering (float when ``rescale_timesteps``).
+        model_fn: ``model_fn(x_t, t) -> tree like x_t``; ``t`` is ``[N]`` in the ORIGINAL timestep numbering:
+            int64 for ddpm / ddim, float32 for the DPM-Solvers (fractional between the integer timesteps;
+            ``t * 1000 / T`` when ``rescale_timesteps``).
         shape_or_noise: the starting noise (dict of tensors / tensor) or shapes
             ``{"video": (N, F, C, H, W), "audio": (N, C, L)}`` (a tuple for a bare tensor).
         diffusion: from :func:`create_gaussian_diffusion` (possibly respaced).
         method: ``"ddpm"``, ``"ddim"``, ``"dpm_solver"`` or ``"dpm_solver++"``.
         steps: ddpm/ddim: evenly respace the diffusion to this many steps (None: all its steps);
-            DPM-Solver: solver evaluations (default 20).
-        eta: DDIM noise level. order / skip_type / solver_method: DPM-Solver settings (defaults:
-            ``dpm_solver`` 3 / logSNR / singlestep; ``dpm_solver++`` 2 / logSNR / multistep).
+            DPM-Solver: model evaluations (default 20; ignored by the adaptive solver).
+        eta: DDIM noise level.
+        order / skip_type / solver_method / solver_type / denoise_to_zero: DPM-Solver settings; None takes
+            MM-Diffusion's (:data:`SAMPLER_DEFAULTS`): ``dpm_solver`` 3 / logSNR / singlestep, ``dpm_solver++``
+            2 / logSNR / adaptive; both ``solver_type="dpm_solver"``, no final denoising step.
         thresholding: dynamic thresholding of predicted x0; clip_denoised: clamp predicted x0 to [-1, 1].
+            None: ddpm / ddim clip; ``dpm_solver`` does neither; ``dpm_solver++`` thresholds.
         condition: known modalities for zero-shot conditional generation, e.g. ``{"audio": a}``
             (audio-to-video); returned unchanged in the result. classifier_scale: gradient-guidance weight.
         generator: a ``torch.Generator`` (on ``device``) for all the randomness.
@@ -73,28 +85,33 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
     x = _make_start(shape_or_noise, device, generator)
     if condition is not None and not is_dict(x):
         raise ValueError("condition needs an AV pair (dict) sample; a bare tensor has no modality to condition on")
-    common = dict(clip_denoised=clip_denoised, thresholding=thresholding, condition=condition,
-                  classifier_scale=classifier_scale, generator=generator, callback=callback, progress=progress)
+    given = dict(order=order, skip_type=skip_type, solver_method=solver_method, solver_type=solver_type,
+                 denoise_to_zero=denoise_to_zero, clip_denoised=clip_denoised, thresholding=thresholding)
+    settings = dict(SAMPLER_DEFAULTS.get(method, _CLASSIC_DEFAULTS))
+    settings.update({k: v for k, v in given.items() if v is not None})
+    common = dict(clip_denoised=bool(settings.pop("clip_denoised")), thresholding=bool(settings.pop("thresholding")),
+                  condition=condition, classifier_scale=classifier_scale, generator=generator, callback=callback,
+                  progress=progress)
     if method in ("ddpm", "ddim"):
-        unused = {k: v for k, v in dict(order=order, skip_type=skip_type, solver_method=solver_method).items() if v is not None}
+        unused = sorted(k for k in _SOLVER_ONLY if given[k] is not None)
         if unused:
-            raise ValueError(f"{sorted(unused)} only apply to the DPM-Solver methods, not {method!r}")
-        if steps is not None:
-            if not isinstance(steps, int) or not 1 <= steps <= diffusion.num_timesteps:
-                raise ValueError(f"steps must be an int in [1, {diffusion.num_timesteps}] for {method}, got {steps!r}")
-            if steps != diffusion.num_timesteps:
-                diffusion = diffusion.respace(str(steps))
-        if method == "ddpm":
-            if eta != 0.0:
-                raise ValueError("eta only applies to method 'ddim'")
-            return sample_ddpm(model_fn, x, diffusion=diffusion, **common)
-        return sample_ddim(model_fn, x, diffusion=diffusion, eta=eta, **common)
-    defaults = SAMPLER_DEFAULTS[method]
+            raise ValueError(f"{unused} only apply to the DPM-Solver methods, not {method!r}")
+        return _sample_classic(model_fn, x, diffusion, method, steps, eta, common)
     return sample_dpm_solver(
-        model_fn, x, diffusion=diffusion, algorithm=method,
-        steps=defaults["steps"] if steps is None else steps,
-        order=defaults["order"] if order is None else order,
-        skip_type=defaults["skip_type"] if skip_type is None else skip_type,
-        method=defaults["solver_method"] if solver_method is None else solver_method,
-        **common,
-    )
+        model_fn, x, diffusion=diffusion, algorithm=method, steps=settings["steps"] if steps is None else steps,
+        order=settings["order"], skip_type=settings["skip_type"], method=settings["solver_method"],
+        solver_type=settings["solver_type"], denoise_to_zero=bool(settings["denoise_to_zero"]), **common)
+
+
+def _sample_classic(model_fn, x: Tree, diffusion, method: str, steps: Optional[int], eta: float, common) -> Tree:
+    """DDPM or DDIM over ``diffusion`` (evenly respaced to ``steps`` when given)."""
+    if steps is not None:
+        if not isinstance(steps, int) or not 1 <= steps <= diffusion.num_timesteps:
+            raise ValueError(f"steps must be an int in [1, {diffusion.num_timesteps}] for {method}, got {steps!r}")
+        if steps != diffusion.num_timesteps:
+            diffusion = diffusion.respace(str(steps))
+    if method == "ddpm":
+        if eta != 0.0:
+            raise ValueError("eta only applies to method 'ddim'")
+        return sample_ddpm(model_fn, x, diffusion=diffusion, **common)
+    return sample_ddim(model_fn, x, diffusion=diffusion, eta=eta, **common)

@@ -44,16 +44,17 @@ def check_condition(condition: Optional[Dict[str, torch.Tensor]], x: Tree) -> Op
     return out
 
 
-def replace_known(diffusion, x: Dict[str, torch.Tensor], condition: Dict[str, torch.Tensor], t: torch.Tensor,
+def replace_known(at, x: Dict[str, torch.Tensor], condition: Dict[str, torch.Tensor],
                   generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
-    """``x`` with each known modality replaced by a fresh draw of ``q_sample(known, t)``."""
-    noisy = diffusion.q_sample(condition, t, generator=generator)
+    """``x`` with each known modality replaced by a fresh draw of ``q(x_t | known)`` at the time point ``at``
+    (an :class:`~.time_ops.IndexTime` or :class:`~.time_ops.ContinuousTime`)."""
+    noisy = at.noised(condition, generator)
     return {k: (noisy[k] if k in condition else v) for k, v in x.items()}
 
 
-def reconstruction_guidance(diffusion, model_fn, x_in: Dict[str, torch.Tensor], t: torch.Tensor,
-                            condition: Dict[str, torch.Tensor], classifier_scale: float):
-    """Model prediction at ``x_in`` plus the guided eps of the generated modalities.
+def reconstruction_guidance(at, model_fn, x_in: Dict[str, torch.Tensor], condition: Dict[str, torch.Tensor],
+                            classifier_scale: float):
+    """Model prediction at ``x_in`` (time point ``at``) plus the guided eps of the generated modalities.
 
     Returns ``(prediction, guided_eps)`` where ``guided_eps`` maps each generated key to
     ``eps + classifier_scale * sqrt(1 - alpha_bar_t) * grad_{x_gen} sum ||x0_pred_known - known||^2``.
@@ -61,7 +62,7 @@ def reconstruction_guidance(diffusion, model_fn, x_in: Dict[str, torch.Tensor], 
     gen_keys = [k for k in x_in if k not in condition]
     with torch.enable_grad():
         leaves = {k: (v.detach().requires_grad_(True) if k in gen_keys else v.detach()) for k, v in x_in.items()}
-        pred = diffusion.predict(model_fn, leaves, t)
+        pred = at.predict(model_fn, leaves)
         loss = sum(((pred.pred_xstart[k] - condition[k]) ** 2).sum() for k in condition)
         if loss.requires_grad:
             grads: Tuple[Optional[torch.Tensor], ...] = torch.autograd.grad(
@@ -72,7 +73,7 @@ def reconstruction_guidance(diffusion, model_fn, x_in: Dict[str, torch.Tensor], 
     for key, grad in zip(gen_keys, grads):
         eps = pred.eps[key].detach()
         if grad is not None:
-            eps = eps + classifier_scale * diffusion.extract("sqrt_one_minus_alphas_cumprod", t, eps) * grad
+            eps = eps + classifier_scale * at.sigma_like(eps) * grad
         guided[key] = eps
     detached = type(pred)(*(None if f is None else {k: v.detach() for k, v in f.items()} for f in pred))
     return detached, guided

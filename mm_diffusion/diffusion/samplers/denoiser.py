@@ -8,22 +8,29 @@ import torch
 from ..gaussian_diffusion import GaussianDiffusion, Prediction
 from ..tree import Tree, is_dict, tree_first
 from .conditioning import check_condition, reconstruction_guidance, replace_known
+from .time_ops import ContinuousTime, IndexTime
 
 __all__ = ["Denoiser", "dynamic_threshold", "as_denoiser"]
 
 
 def dynamic_threshold(x0: torch.Tensor, ratio: float = 0.995, max_val: float = 1.0) -> torch.Tensor:
     """Imagen's dynamic thresholding of one leaf ``[N, ...]``: per sample, ``s = max(quantile(|x0|, ratio),
-    max_val)``; returns ``clamp(x0, -s, s) / s * max_val``."""
-    flat = x0.detach().abs().reshape(x0.shape[0], -1)
-    k = max(1, min(flat.shape[1], int(round(ratio * flat.shape[1]))))
-    s = torch.kthvalue(flat.float(), k, dim=1).values.to(x0.dtype)
+    max_val)`` (the quantile interpolated linearly between order statistics, as ``torch.quantile``);
+    returns ``clamp(x0, -s, s) / s * max_val``."""
+    flat = x0.detach().abs().reshape(x0.shape[0], -1).float()
+    pos = ratio * (flat.shape[1] - 1)
+    lo = int(pos)
+    hi = min(lo + 1, flat.shape[1] - 1)
+    v_lo = torch.kthvalue(flat, lo + 1, dim=1).values
+    v_hi = torch.kthvalue(flat, hi + 1, dim=1).values if hi != lo else v_lo
+    s = (v_lo + (pos - lo) * (v_hi - v_lo)).to(x0.dtype)
     s = torch.clamp(s, min=max_val).reshape(-1, *([1] * (x0.dim() - 1)))
     return torch.maximum(torch.minimum(x0, s), -s) / s * max_val
 
 
 class Denoiser:
-    """``denoiser(x, t) -> Prediction`` for a sampler's state ``x`` at index ``t`` (int, same for the batch).
+    """``denoiser(x, t) -> Prediction`` for a sampler's state ``x`` at index ``t`` (int, same for the batch) or at
+    a continuous time point (:class:`~.time_ops.ContinuousTime`, DPM-Solver).
 
     Args:
         model_fn: ``model_fn(x_t, t_model) -> tree like x_t``.
@@ -61,20 +68,19 @@ class Denoiser:
             return t.to(device=first.device, dtype=torch.long).expand(first.shape[0])
         return torch.full((first.shape[0],), int(t), dtype=torch.long, device=first.device)
 
-    def __call__(self, x: Tree, t: Union[int, torch.Tensor]) -> Prediction:
+    def __call__(self, x: Tree, t: Union[int, torch.Tensor, ContinuousTime]) -> Prediction:
+        """The prediction at index ``t`` of the diffusion, or at a continuous DPM-Solver time point."""
         if not self._checked:
             self.condition = check_condition(self.condition, x)
             self._checked = True
-        diffusion = self.diffusion
-        tt = self._index(x, t)
+        at = t if isinstance(t, ContinuousTime) else IndexTime(self.diffusion, self._index(x, t))
         if not self.condition:
-            pred = diffusion.predict(self.model_fn, x, tt)
-            return self._constrain(pred, x, tt, keys=None)
-        x_in = replace_known(diffusion, x, self.condition, tt, self.generator)
+            return self._constrain(at.predict(self.model_fn, x), x, at, keys=None)
+        x_in = replace_known(at, x, self.condition, self.generator)
         if self.classifier_scale > 0:
-            pred, guided = reconstruction_guidance(diffusion, self.model_fn, x_in, tt, self.condition, self.classifier_scale)
+            pred, guided = reconstruction_guidance(at, self.model_fn, x_in, self.condition, self.classifier_scale)
         else:
-            pred = diffusion.predict(self.model_fn, x_in, tt)
+            pred = at.predict(self.model_fn, x_in)
             guided = {k: v for k, v in pred.eps.items() if k not in self.condition}
         eps: Dict[str, torch.Tensor] = {}
         x0: Dict[str, torch.Tensor] = {}
@@ -82,14 +88,14 @@ class Denoiser:
             if key in self.condition:
                 known = self.condition[key]
                 x0[key] = known
-                eps[key] = diffusion.predict_eps_from_xstart(x[key], tt, known)
+                eps[key] = at.eps_from_x0(x[key], known)
             else:
                 eps[key] = guided[key]
-                x0[key] = diffusion.predict_xstart_from_eps(x[key], tt, guided[key])
+                x0[key] = at.x0_from_eps(x[key], guided[key])
         pred = Prediction(eps, x0, pred.var_values)
-        return self._constrain(pred, x, tt, keys=[k for k in x if k not in self.condition])
+        return self._constrain(pred, x, at, keys=[k for k in x if k not in self.condition])
 
-    def _constrain(self, pred: Prediction, x: Tree, t: torch.Tensor, keys) -> Prediction:
+    def _constrain(self, pred: Prediction, x: Tree, at, keys) -> Prediction:
         """Clip / threshold ``pred_xstart`` (only ``keys`` of a dict; all if None) and re-derive eps."""
         if not (self.clip_denoised or self.thresholding):
             return pred
@@ -97,11 +103,10 @@ class Denoiser:
         if is_dict(x):
             chosen = list(x) if keys is None else keys
             x0 = {k: (fix(v) if k in chosen else v) for k, v in pred.pred_xstart.items()}
-            eps = {k: (self.diffusion.predict_eps_from_xstart(x[k], t, x0[k]) if k in chosen else v)
-                   for k, v in pred.eps.items()}
+            eps = {k: (at.eps_from_x0(x[k], x0[k]) if k in chosen else v) for k, v in pred.eps.items()}
         else:
             x0 = fix(pred.pred_xstart)
-            eps = self.diffusion.predict_eps_from_xstart(x, t, x0)
+            eps = at.eps_from_x0(x, x0)
         return Prediction(eps, x0, pred.var_values)
 
     def finalize(self, x: Tree) -> Tree:
