@@ -91,10 +91,18 @@ FLAG_HELP = {
     "multimodal_model_path": "checkpoint file, comma list of files, or run folder (every step) to sample from",
     "model_path": "same as --multimodal_model_path",
     "sample_fn": "sampler: ddpm, ddim, dpm_solver or dpm_solver++",
-    "steps": "DPM-Solver steps (ddpm/ddim use --timestep_respacing)",
+    "steps": "DPM-Solver model evaluations (ddpm/ddim use --timestep_respacing; ignored by the adaptive solver)",
+    "order": "DPM-Solver order 1-3 (0 = MM-Diffusion's: 3 for dpm_solver, 2 for dpm_solver++)",
+    "skip_type": "DPM-Solver time steps: time_uniform, logSNR or time_quadratic ('' = logSNR, MM-Diffusion's)",
+    "solver_method": "DPM-Solver method: singlestep, singlestep_fixed, multistep or adaptive "
+                     "('' = MM-Diffusion's: singlestep for dpm_solver, adaptive for dpm_solver++)",
+    "solver_type": "DPM-Solver update of orders 2-3: dpm_solver (the papers') or taylor ('' = dpm_solver)",
+    "denoise_to_zero": "DPM-Solver: one more model call at the end returns its x0 prediction (MM-Diffusion: off; "
+                       "the SR stage keeps its published settings)",
     "save_type": "container of written samples: mp4 or gif",
     "all_save_num": "samples per checkpoint, whatever the number of processes",
-    "clip_denoised": "clamp every x0 prediction to [-1, 1]",
+    "clip_denoised": "ddpm/ddim: clamp every x0 prediction to [-1, 1] (the DPM-Solvers keep MM-Diffusion's: "
+                     "none for dpm_solver, dynamic thresholding for dpm_solver++)",
     "is_strict": "checkpoint keys and shapes must match the model exactly (False: load what fits, log the rest)",
     "skip_steps": "with a run folder: skip checkpoints below this step",
     "search_dir": "where runs are searched when no checkpoint is given",

@@ -1,7 +1,9 @@
 """Command-line flags of the sampling jobs (``sample``, ``audio2video``, ``video2audio``).
 
 The original flag names (``py_scripts/multimodal_sample_sr.py`` and friends) plus ``--steps`` / ``--sr_steps``
-(DPM-Solver step counts), ``--sr_batch_size``, ``--skip_steps``, ``--progress``. Model flags come from
+(DPM-Solver step counts), the DPM-Solver settings ``--order``, ``--skip_type``, ``--solver_method``,
+``--solver_type``, ``--denoise_to_zero`` (defaults: MM-Diffusion's), ``--sr_batch_size``, ``--skip_steps``,
+``--progress``. Model flags come from
 :mod:`.flags` (and ``--config NAME``); flags saved by the training run next to a checkpoint fill in every model
 flag not given on the command line (see :func:`checkpoint_args`).
 """
@@ -15,6 +17,7 @@ from typing import Any, Dict, Optional, Sequence
 
 from ..diffusion import METHODS
 from ..cli import flags
+from ..diffusion.samplers import SKIP_TYPES, SOLVER_METHODS, SOLVER_TYPES
 from ..runs.locate import find_run_config
 
 __all__ = ["JOBS", "sample_defaults", "create_parser", "parse_sample_args", "explicit_flags", "checkpoint_args",
@@ -38,6 +41,11 @@ def sample_defaults(job: str = "sample") -> Dict[str, Any]:
         all_save_num=16,
         sample_fn="dpm_solver",
         steps=20,
+        order=0,
+        skip_type="",
+        solver_method="",
+        solver_type="",
+        denoise_to_zero=False,
         clip_denoised=True,
         save_type="mp4",
         video_fps=10.0,
@@ -96,6 +104,7 @@ def parse_sample_args(job: str, argv: Optional[Sequence[str]] = None) -> argpars
         value = getattr(args, name, None)
         if value is not None and value.replace("-", "_") not in METHODS:
             parser.error(f"--{name} {value!r} is not a sampler; valid: {', '.join(METHODS)}")
+    _check_solver_flags(parser, args)
     if args.save_type not in ("mp4", "gif"):
         parser.error(f"--save_type {args.save_type!r}: valid values are mp4, gif")
     for name in ("batch_size", "all_save_num", "steps"):
@@ -108,6 +117,16 @@ def parse_sample_args(job: str, argv: Optional[Sequence[str]] = None) -> argpars
     if args.model_path and not args.multimodal_model_path:
         args.multimodal_model_path = args.model_path
     return args
+
+
+def _check_solver_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The DPM-Solver flags: 0 / '' keep the sampler's published setting."""
+    if args.order not in (0, 1, 2, 3):
+        parser.error(f"--order must be 1, 2 or 3 (0 = the sampler's default), got {args.order}")
+    for name, valid in (("skip_type", SKIP_TYPES), ("solver_method", SOLVER_METHODS), ("solver_type", SOLVER_TYPES)):
+        value = getattr(args, name)
+        if value and value not in valid:
+            parser.error(f"--{name} {value!r}: valid values are {', '.join(valid)} ('' = the sampler's default)")
 
 
 def checkpoint_args(args: argparse.Namespace, checkpoint: str, sr: bool = False) -> argparse.Namespace:

@@ -58,7 +58,7 @@ def sample_labels(indices: Sequence[int], seed: int, num_classes: int, stream: s
 def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, video_size: Sequence[int],
                 audio_size: Sequence[int], method: str = "dpm_solver", steps: Optional[int] = 20, seed: int = 42,
                 device="cpu", condition: Optional[Dict[str, torch.Tensor]] = None, classifier_scale: float = 0.0,
-                clip_denoised: bool = True, progress: bool = False) -> Dict[str, torch.Tensor]:
+                clip_denoised: bool = True, solver: Optional[Dict] = None, progress: bool = False) -> Dict[str, torch.Tensor]:
     """Sample AV pairs for the global indices ``indices`` (``n = len(indices)``).
 
     Args:
@@ -70,6 +70,8 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
         condition: known modality for zero-shot generation, ``{"audio": [n, C, L]}`` (audio-to-video) or
             ``{"video": [n, F, C, H, W]}`` (video-to-audio); returned unchanged. ``classifier_scale``: 0 =
             replacement, > 0 = plus gradient guidance.
+        clip_denoised: ddpm / ddim only; the DPM-Solvers run MM-Diffusion's settings (``dpm_solver``: no
+            clipping, ``dpm_solver++``: dynamic thresholding) changed by ``solver`` (:func:`solver_overrides`).
     Returns: ``{"video": [n, F, C, H, W], "audio": [n, C, L]}`` float32 on ``device``, values in [-1, 1].
     """
     if not indices:
@@ -83,7 +85,9 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
     labels = sample_labels(indices, seed, num_classes, device=device) if num_classes is not None else None
     if condition is not None:
         condition = {k: v.to(device=device, dtype=torch.float32) for k, v in condition.items()}
-    kwargs = dict(steps=steps) if method in DPM_METHODS else {}
-    return sample(multimodal_model_fn(model, labels, shift_gen), noise, diffusion=diffusion, method=method,
-                  condition=condition, classifier_scale=float(classifier_scale), generator=sampler_gen,
-                  clip_denoised=clip_denoised, progress=progress, **kwargs)
+    kwargs = dict(steps=steps, **(solver or {})) if method in DPM_METHODS else dict(clip_denoised=clip_denoised)
+    out = sample(multimodal_model_fn(model, labels, shift_gen), noise, diffusion=diffusion, method=method,
+                 condition=condition, classifier_scale=float(classifier_scale), generator=sampler_gen,
+                 progress=progress, **kwargs)
+    # the DPM-Solvers stop at t = 1/N without clipping: clamp as the original does when it saves the samples
+    return {k: (v if condition and k in condition else v.clamp(-1.0, 1.0)) for k, v in out.items()}

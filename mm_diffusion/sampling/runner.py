@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from ..runs import dist
 from ..cli import flags
+from ..diffusion.samplers import solver_overrides
 from ..runs.checkpoint import load_model_weights
 from .conditional import ConditionSource, generate_conditional, known_modality
 from ..runs.log import RunLog
@@ -158,7 +159,9 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
 def _one_batch(args, model, diffusion, sr, source, layout, indices, device, progress) -> None:
     seed = int(args.seed)
     common = dict(method=args.sample_fn, steps=int(args.steps), seed=seed, device=device,
-                  clip_denoised=flags.str2bool(args.clip_denoised), progress=progress)
+                  clip_denoised=flags.str2bool(args.clip_denoised), progress=progress, solver=solver_overrides(
+                      args.order, args.skip_type, args.solver_method, args.solver_type,
+                      flags.str2bool(args.denoise_to_zero)))
     if source is None:
         av = generate_av(model, diffusion, indices, video_size=args.video_size, audio_size=args.audio_size, **common)
         reference = None

@@ -18,8 +18,10 @@ from ..diffusion import sample
 
 __all__ = ["SR_SOLVER_DEFAULTS", "load_sr_noise", "clip_noise", "sr_model_fn", "super_resolve", "SRStage"]
 
-# The original's DPM-Solver settings for the SR model (both variants): 50 steps, order 2, uniform time, multistep.
-SR_SOLVER_DEFAULTS = dict(order=2, skip_type="time_uniform", solver_method="multistep")
+# The original's DPM-Solver settings for the SR model (both variants): 50 steps, order 2, uniform time, multistep,
+# no clipping or thresholding, no final denoising step.
+SR_SOLVER_DEFAULTS = dict(order=2, skip_type="time_uniform", solver_method="multistep", clip_denoised=False,
+                          thresholding=False, denoise_to_zero=False)
 
 
 def load_sr_noise(path: str, channels: int, large_size: int) -> torch.Tensor:
@@ -87,8 +89,9 @@ def super_resolve(model: torch.nn.Module, video: torch.Tensor, *, diffusion, lar
         model: a ``SuperResModel`` (in eval mode, on the video's device).
         diffusion: the SR model's diffusion (``--sr_*`` flags; possibly respaced).
         method: ``ddpm``, ``ddim``, ``dpm_solver`` or ``dpm_solver++``. The DPM-Solvers run with ``steps``
-            solver steps (the original: 50), order 2, ``time_uniform``, multistep; ``ddpm``/``ddim`` walk every
-            step of ``diffusion`` (respace it, e.g. ``--sr_timestep_respacing ddim25``) and ignore ``steps``.
+            solver steps (the original: 50), order 2, ``time_uniform``, multistep, no clipping (``clip_denoised``
+            applies to ``ddpm``/``ddim``, which walk every step of ``diffusion``; respace it, e.g.
+            ``--sr_timestep_respacing ddim25``, and ignore ``steps``).
         noise: starting noise ``[N * F, C, H, W]`` (see :func:`clip_noise`); drawn per clip from ``generator``
             when None.
         labels: class ids ``[N]`` for a class-conditional SR model (repeated over each clip's frames).
@@ -115,16 +118,18 @@ def super_resolve(model: torch.nn.Module, video: torch.Tensor, *, diffusion, lar
             raise ValueError(f"the SR model is class-conditional (num_classes={num_classes}): pass labels [N]")
         frame_labels = labels.to(video.device).long().repeat_interleave(f)
     chunk = total if frame_batch is None or frame_batch <= 0 else int(frame_batch)
-    kwargs = dict(diffusion=diffusion, method=method, clip_denoised=clip_denoised, generator=generator,
-                  progress=progress)
+    kwargs = dict(diffusion=diffusion, method=method, generator=generator, progress=progress)
     if method.replace("-", "_") in ("dpm_solver", "dpm_solver++"):
         kwargs.update(SR_SOLVER_DEFAULTS, steps=steps if steps is not None else 50)
+    else:
+        kwargs.update(clip_denoised=clip_denoised)
     out = []
     for start in range(0, total, chunk):
         sl = slice(start, start + chunk)
         fn = sr_model_fn(model, low_res[sl], None if frame_labels is None else frame_labels[sl])
         out.append(sample(fn, noise[sl].to(video.device), **kwargs))
-    return torch.cat(out).reshape(n, f, c, large_size, large_size)
+    # clamped as the original does when it saves (the DPM-Solvers stop at t = 1/N without clipping)
+    return torch.cat(out).clamp(-1.0, 1.0).reshape(n, f, c, large_size, large_size)
 
 
 class SRStage:

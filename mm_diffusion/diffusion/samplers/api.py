@@ -10,7 +10,7 @@ from .ddim import sample_ddim
 from .ddpm import sample_ddpm
 from .dpm_solver import sample_dpm_solver
 
-__all__ = ["sample", "METHODS", "SAMPLER_DEFAULTS"]
+__all__ = ["sample", "METHODS", "SAMPLER_DEFAULTS", "solver_overrides"]
 
 METHODS = ("ddpm", "ddim", "dpm_solver", "dpm_solver++")
 
@@ -25,6 +25,21 @@ SAMPLER_DEFAULTS: Dict[str, Dict[str, Any]] = {
 # what ddpm / ddim clip by default
 _CLASSIC_DEFAULTS = dict(clip_denoised=True, thresholding=False)
 _SOLVER_ONLY = ("order", "skip_type", "solver_method", "solver_type", "denoise_to_zero")
+
+
+def solver_overrides(order: int = 0, skip_type: str = "", solver_method: str = "", solver_type: str = "",
+                     denoise_to_zero: bool = False) -> Dict[str, Any]:
+    """:func:`sample` keyword arguments from command-line style values, where ``0`` / ``""`` keep the
+    sampler's own setting (:data:`SAMPLER_DEFAULTS`); ``denoise_to_zero`` is passed only when True."""
+    out: Dict[str, Any] = {}
+    if int(order):
+        out["order"] = int(order)
+    for key, value in (("skip_type", skip_type), ("solver_method", solver_method), ("solver_type", solver_type)):
+        if value:
+            out[key] = str(value)
+    if denoise_to_zero:
+        out["denoise_to_zero"] = True
+    return out
 
 
 def _is_shape(spec: Any) -> bool:
