@@ -35,6 +35,7 @@ from ..runs.checkpoint import file_sha256
 from .audio_features import fit_length, resample, to_mono
 from .audioclip import ESResNeXtFBSP
 from .i3d import InceptionI3d
+from .i3d_protocols import DEFAULT_PROTOCOL, get_protocol, prepare_clips
 from .vggish import VGGISH_EXAMPLE_SAMPLES, VGGish, waveform_to_examples
 
 __all__ = [
@@ -125,6 +126,10 @@ def _import_global(qualname: str):
 def _torch_load(path: Path) -> object:
     """``torch.load(weights_only=True)``; files holding numpy arrays (torchvggish's PCA file) are read by
     allow-listing only numpy's array/dtype reconstructors, which run no code from the file."""
+    if path.suffix == ".safetensors":  # a flat tensor file: no pickle at all
+        from safetensors.torch import load_file
+        return load_file(str(path), device="cpu")
+
     def load():
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -207,9 +212,9 @@ class VideoEncoder(nn.Module):
     """I3D features of 16-frame clips for FVD / KVD.
 
     ``forward(video: [N, F, C, H, W] float in [-1, 1]) -> [N, feature_dim]`` float32 on the encoder's device.
-    Preprocessing (``preprocess``): the first ``num_frames`` (16) frames; each frame resized (bilinear,
-    no antialias, as the original FVD code) so its short side is ``resize_to`` (224), the long side
-    ``ceil(long * resize_to / short)``, then centre-cropped to ``resize_to x resize_to``; values stay in [-1, 1].
+    Preprocessing (``preprocess``): the first ``num_frames`` (16) frames, resized as ``protocol`` says
+    (``i3d_protocols``; default ``mmdiffusion``: short side to ``resize_to`` (224) bilinearly, long side
+    ``ceil(long * resize_to / short)``, centre crop ``resize_to x resize_to``); values stay in [-1, 1].
     ``features="logits"``: the 400 Kinetics logits averaged over time (MM-Diffusion / VideoGPT FVD);
     ``features="pool"``: the 1024-d pooled Mixed_5c features (state_dict I3D only).
     """
@@ -217,8 +222,9 @@ class VideoEncoder(nn.Module):
     num_frames = 16
 
     def __init__(self, network: nn.Module, features: str = "logits", resize_to: int = 224,
-                 torchscript: bool = False, weights: Optional[Dict] = None):
+                 torchscript: bool = False, weights: Optional[Dict] = None, protocol: str = DEFAULT_PROTOCOL):
         super().__init__()
+        self.protocol = get_protocol(protocol)  # resize convention (+ the network's BatchNorm eps)
         if features not in VIDEO_FEATURES:
             raise ValueError(f"features must be one of {VIDEO_FEATURES}, got {features!r}")
         if torchscript and features != "logits":
@@ -253,7 +259,8 @@ class VideoEncoder(nn.Module):
     @property
     def settings(self) -> Dict:
         return {"name": self.name, "features": self.features, "feature_dim": self.feature_dim,
-                "num_frames": self.num_frames, "resize_to": self.resize_to, "resize": "short side, bilinear, centre crop",
+                "num_frames": self.num_frames, "resize_to": self.resize_to, "protocol": self.protocol.as_dict(),
+                "bn_eps": None if self.torchscript else getattr(self.network, "bn_eps", None),
                 "batchnorm": "eval", "weights": self._weights}
 
     def train(self, mode: bool = True):  # BatchNorm always in eval mode
@@ -275,20 +282,8 @@ class VideoEncoder(nn.Module):
                              f"generate/read clips of >= {self.num_frames} frames (only the first {self.num_frames} are used)")
         if not video.is_floating_point():
             raise ValueError(f"video must be float in [-1, 1], got dtype {video.dtype}")
-        x = video[:, :self.num_frames].to(self.device, torch.float32).clamp(-1.0, 1.0)
-        x = x.reshape(n * self.num_frames, c, h, w)
-        size = self.resize_to
-        short = min(h, w)
-        if h <= w:
-            target = (size, math.ceil(w * size / short))
-        else:
-            target = (math.ceil(h * size / short), size)
-        if target != (h, w):
-            x = F.interpolate(x, size=target, mode="bilinear", align_corners=False)
-        top = (target[0] - size) // 2
-        left = (target[1] - size) // 2
-        x = x[:, :, top:top + size, left:left + size]
-        return x.reshape(n, self.num_frames, c, size, size).permute(0, 2, 1, 3, 4).contiguous()
+        x = video[:, :self.num_frames].to(self.device, torch.float32)
+        return prepare_clips(x, self.protocol, self.resize_to, self.num_frames)
 
     @torch.no_grad()
     def forward(self, video: torch.Tensor) -> torch.Tensor:
@@ -307,12 +302,15 @@ class VideoEncoder(nn.Module):
 
 
 def load_video_encoder(path: Optional[PathLike], features: str = "logits", device="cpu",
-                       resize_to: int = 224) -> VideoEncoder:
+                       resize_to: int = 224, protocol: str = DEFAULT_PROTOCOL) -> VideoEncoder:
     """Load I3D from ``path`` (``i3d_pretrained_400.pt`` state_dict, strict; or a TorchScript I3D detector).
 
     ``path`` may be a folder holding ``i3d_pretrained_400.pt``. ``resize_to`` < 224 is for fast tests only
-    (the published features use 224). Raises FileNotFoundError (names ``--i3d_path``) or ValueError.
+    (the published features use 224). ``protocol`` (``i3d_protocols.PROTOCOLS``): resize convention and,
+    for a state dict, BatchNorm eps (default MM-Diffusion's). ``path`` may also be a ``.safetensors`` file
+    (``python -m mm_diffusion.evaluation.weights``). Raises FileNotFoundError (names ``--i3d_path``) or ValueError.
     """
+    proto = get_protocol(protocol)
     if features not in VIDEO_FEATURES:
         raise ValueError(f"features must be one of {VIDEO_FEATURES}, got {features!r}")
     file = _resolve_weight_file(path, "i3d")
@@ -325,11 +323,11 @@ def load_video_encoder(path: Optional[PathLike], features: str = "logits", devic
             warnings.simplefilter("ignore", DeprecationWarning)
             network = torch.jit.load(str(file), map_location=dev)
         weights["format"] = "torchscript"
-        return VideoEncoder(network, features, resize_to, torchscript=True, weights=weights).to(dev)
-    network = InceptionI3d(400, in_channels=3)
+        return VideoEncoder(network, features, resize_to, torchscript=True, weights=weights, protocol=protocol).to(dev)
+    network = InceptionI3d(400, in_channels=3, bn_eps=proto.bn_eps)
     _check_and_load(network, _as_state_dict(_torch_load(file), file), "I3D (i3d_pretrained_400.pt)", file)
     weights["format"] = "state_dict"
-    return VideoEncoder(network, features, resize_to, weights=weights).to(dev)
+    return VideoEncoder(network, features, resize_to, weights=weights, protocol=protocol).to(dev)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -99,13 +99,15 @@ class FolderFeatures:
     """Features of n clips of one folder, in dataset order.
 
     video: float64 ``[n, Dv]`` or None; audio: float64 ``[n, Da]`` or None;
-    paths / starts: where each clip comes from.
+    paths / starts: where each clip comes from; av_align: float64 ``[n, 5]`` per-clip AV-Align rows
+    (``av_align.SCORE_COLUMNS``) or None.
     """
 
     video: Optional[np.ndarray]
     audio: Optional[np.ndarray]
     paths: List[str] = field(default_factory=list)
     starts: List[float] = field(default_factory=list)
+    av_align: Optional[np.ndarray] = None
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -235,10 +237,13 @@ def _collate(items: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 @torch.no_grad()
-def _encode_batches(loader, video_encoder, audio_encoder, audio_rate: int, device, bar):
-    """This rank's features batch by batch: ``(video parts, audio parts, paths, starts)`` (parts on the CPU)."""
+def _encode_batches(loader, video_encoder, audio_encoder, audio_rate: int, device, bar,
+                    pair_scorer=None, video_fps: float = 10.0):
+    """This rank's features batch by batch: ``(video parts, audio parts, paths, starts, AV-Align parts)``
+    (parts on the CPU)."""
     video_out: List[torch.Tensor] = []
     audio_out: List[torch.Tensor] = []
+    pair_out: List[torch.Tensor] = []
     paths: List[str] = []
     starts: List[float] = []
     for batch in loader:
@@ -248,11 +253,13 @@ def _encode_batches(loader, video_encoder, audio_encoder, audio_rate: int, devic
         if audio_encoder is not None:
             audio = batch["audio"].to(device=device, dtype=torch.float32)
             audio_out.append(audio_encoder(audio, audio_rate).detach().float().cpu())
+        if pair_scorer is not None:
+            pair_out.append(torch.from_numpy(pair_scorer(batch["video"], batch["audio"], video_fps, audio_rate)))
         paths.extend(batch["path"])
         starts.extend(batch["start"])
         bar.update(len(batch["path"]))
     bar.close()
-    return video_out, audio_out, paths, starts
+    return video_out, audio_out, paths, starts, pair_out
 
 
 def _gather_rows(parts: List[torch.Tensor], encoder) -> Optional[np.ndarray]:
@@ -276,11 +283,14 @@ def extract_features(
     progress: bool = True,
     desc: str = "features",
     order: Optional[Sequence[int]] = None,
+    pair_scorer: Optional[Callable] = None,
+    video_fps: float = 10.0,
 ) -> FolderFeatures:
     """Features of the first ``num`` clips of ``dataset`` (in ``order``, default 0, 1, ...) across ranks,
     returned on every rank.
 
-    video_encoder: ``enc(video [B,F,C,H,W]) -> [B, Dv]``; audio_encoder: ``enc(audio [B,1,L], audio_rate) -> [B, Da]``.
+    video_encoder: ``enc(video [B,F,C,H,W]) -> [B, Dv]``; audio_encoder: ``enc(audio [B,1,L], audio_rate) -> [B, Da]``;
+    pair_scorer: ``scorer(video, audio, video_fps, audio_rate) -> [B, k]`` numpy (AV-Align), or None.
     Each rank handles the contiguous share ``dist.shard_range(num)``; results are gathered in rank
     order, so the output equals a single-process run (up to floating-point batch effects).
     """
@@ -298,17 +308,19 @@ def extract_features(
         subset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate,
         drop_last=False,
     )
-    video_out, audio_out, paths, starts = _encode_batches(loader, video_encoder, audio_encoder, audio_rate, device,
-                                                         tqdm(total=len(share), desc=f"{desc} (rank {dist.get_rank()})",
-                                                              unit="clip", disable=not progress, leave=False))
+    bar = tqdm(total=len(share), desc=f"{desc} (rank {dist.get_rank()})", unit="clip", disable=not progress,
+               leave=False)
+    video_out, audio_out, paths, starts, pair_out = _encode_batches(
+        loader, video_encoder, audio_encoder, audio_rate, device, bar, pair_scorer, video_fps)
     video_feats = _gather_rows(video_out, video_encoder)
     audio_feats = _gather_rows(audio_out, audio_encoder)
+    pair_feats = _gather_rows([p.double() for p in pair_out], pair_scorer)
     all_paths = [p for part in dist.all_gather_object(paths) for p in part]
     all_starts = [s for part in dist.all_gather_object(starts) for s in part]
     for name, feats in (("video", video_feats), ("audio", audio_feats)):
         if feats is not None and feats.shape[0] != num:
             raise RuntimeError(f"{desc}: gathered {feats.shape[0]} {name} feature rows, expected {num}")
-    return FolderFeatures(video_feats, audio_feats, all_paths, all_starts)
+    return FolderFeatures(video_feats, audio_feats, all_paths, all_starts, pair_feats)
 
 
 def extract_folder_features(
@@ -323,16 +335,18 @@ def extract_folder_features(
     index_cache_dir: Optional[str] = None,
     progress: bool = True,
     what: str = "folder",
+    pair_scorer: Optional[Callable] = None,
 ) -> FolderFeatures:
     """Open ``data_dir`` as a clip dataset and return the features of its first ``sample_num`` clips
-    in :func:`evaluation_order`. Without an audio encoder, files without audio are accepted."""
+    in :func:`evaluation_order`. Without an audio encoder, files without audio are accepted (read as
+    silence, which AV-Align scores as having no onsets)."""
     dataset = open_clip_dataset(data_dir, settings, index_cache_dir, what,
                                 allow_missing_audio=audio_encoder is None, progress=progress)
     num = count_to_use(len(dataset), sample_num, allow_fewer, f"{what} {str(data_dir)!r}")
     return extract_features(
         dataset, num, video_encoder, audio_encoder, audio_rate=settings.audio_fps,
         batch_size=batch_size, num_workers=num_workers, progress=progress, desc=what,
-        order=evaluation_order(dataset),
+        order=evaluation_order(dataset), pair_scorer=pair_scorer, video_fps=settings.video_fps,
     )
 
 
@@ -366,6 +380,8 @@ def _save_cache(path: Path, meta: Dict[str, Any], feats: FolderFeatures) -> None
         arrays["video"] = feats.video
     if feats.audio is not None:
         arrays["audio"] = feats.audio
+    if feats.av_align is not None:
+        arrays["av_align"] = feats.av_align
     _atomic_write_bytes(path, lambda f: np.savez(f, **arrays))
     text = json.dumps(meta, indent=2, sort_keys=True).encode()
     _atomic_write_bytes(path.with_suffix(".json"), lambda f: f.write(text))
@@ -380,8 +396,9 @@ def _load_cache(path: Path, meta: Dict[str, Any]) -> Optional[FolderFeatures]:
                 return None
             video = data["video"].astype(np.float64) if "video" in data.files else None
             audio = data["audio"].astype(np.float64) if "audio" in data.files else None
+            pair = data["av_align"].astype(np.float64) if "av_align" in data.files else None
             return FolderFeatures(video, audio, [str(p) for p in data["paths"]],
-                                  [float(s) for s in data["starts"]])
+                                  [float(s) for s in data["starts"]], pair)
     except (OSError, ValueError, KeyError) as exc:
         log.warning("cache %s unreadable (%s); recomputing", path, exc)
         return None
@@ -401,6 +418,7 @@ def cached_folder_features(
     audio_weights: Optional[str] = None,
     progress: bool = True,
     what: str = "reference",
+    pair_scorer: Optional[Callable] = None,
 ) -> Tuple[FolderFeatures, Dict[str, Any]]:
     """:func:`extract_folder_features` through a cache in ``cache_dir`` (no cache when None).
 
@@ -410,7 +428,7 @@ def cached_folder_features(
     info: Dict[str, Any] = {"cache": "off", "cache_file": None, "key": None}
     if cache_dir is None:
         feats = extract_folder_features(data_dir, settings, video_encoder, audio_encoder, sample_num,
-                                        allow_fewer, batch_size, num_workers, None, progress, what)
+                                        allow_fewer, batch_size, num_workers, None, progress, what, pair_scorer)
         return feats, info
 
     meta = None
@@ -424,6 +442,8 @@ def cached_folder_features(
             "video_encoder": _encoder_id(video_encoder, video_weights),
             "audio_encoder": _encoder_id(audio_encoder, audio_weights),
         }
+        if pair_scorer is not None:  # only then, so caches written before AV-Align keep their keys
+            meta["av_align"] = _encoder_id(pair_scorer, None)
     meta = dist.broadcast_object(meta)
     key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:24]
     path = Path(cache_dir) / f"features_{key}.npz"
@@ -440,7 +460,7 @@ def cached_folder_features(
 
     info["cache"] = "miss"
     feats = extract_folder_features(data_dir, settings, video_encoder, audio_encoder, sample_num,
-                                    allow_fewer, batch_size, num_workers, None, progress, what)
+                                    allow_fewer, batch_size, num_workers, None, progress, what, pair_scorer)
     if dist.is_main_process():
         _save_cache(path, meta, feats)
     dist.barrier()

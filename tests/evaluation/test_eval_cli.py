@@ -460,3 +460,30 @@ def test_multimodal_eval_script(assets, single_rank_runs, tmp_path):
     env.pop("REF_DIR")
     proc = subprocess.run(["bash", script], env=env, capture_output=True, text=True, timeout=30)
     assert proc.returncode != 0 and "REF_DIR" in proc.stderr
+
+
+@pytest.mark.slow
+def test_metrics_json_states_protocol_weights_and_av_align(assets, single_rank_runs, tmp_path):
+    import hashlib
+
+    same, diff = single_rank_runs
+    i3d_sha = hashlib.sha256(Path(assets["i3d"]).read_bytes()).hexdigest()
+    vggish_sha = hashlib.sha256(Path(assets["vggish"]).read_bytes()).hexdigest()
+    for result in (same, diff):
+        assert result["protocol"]["name"] == "mmdiffusion" and result["protocol"]["bn_eps"] == 1e-5
+        assert result["video_encoder"]["weights_sha256"] == i3d_sha
+        assert result["audio_encoder"]["weights_sha256"] == vggish_sha
+        m = result["metrics"]
+        for key in ("av_align", "av_align_ref", "av_align_flow", "av_align_flow_ref"):
+            assert 0.0 <= m[key] <= 1.0
+        assert result["av_align"]["fake"]["num_clips"] == 4
+    # the same folder on both sides: the same AV-Align; synthetic clips read back from mp4 sync well
+    assert same["metrics"]["av_align"] == same["metrics"]["av_align_ref"] >= 0.75
+    # the TensorFlow convention, without AV-Align
+    out = tmp_path / "tf"
+    argv = _argv(assets, assets["ref"], assets["noise"], out, extra=("--protocol", "tf", "--av_align", "false"))
+    assert _run_main(argv) == 0
+    tf = json.loads((out / "metrics.json").read_text())
+    assert tf["protocol"]["name"] == "tf" and tf["video_encoder"]["settings"]["bn_eps"] == 1e-3
+    assert "av_align" not in tf["metrics"] and tf["av_align"] is None
+    assert tf["metrics"]["fvd"] != pytest.approx(diff["metrics"]["fvd"], rel=1e-6)

@@ -190,3 +190,40 @@ def test_kvd_bad_input():
         metrics.kernel_distance(np.zeros((1, 3)), np.zeros((4, 3)))
     with pytest.raises(ValueError, match="dimensions differ"):
         metrics.kernel_distance(np.zeros((4, 2)), np.zeros((4, 3)))
+
+
+# ---------------------------------------------------------------------------------------------
+# fixed 400-d features (the size of the I3D logits) against independent float64 numpy formulas
+# ---------------------------------------------------------------------------------------------
+def _fixed_features():
+    rng = np.random.default_rng(2023)
+    mix = rng.normal(size=(400, 400)) / 20.0
+    x = rng.normal(size=(600, 400)) @ mix + 0.3
+    y = rng.normal(loc=0.05, size=(500, 400)) @ (mix + 0.01 * rng.normal(size=(400, 400)))
+    return x, y
+
+
+def test_fvd_on_fixed_features_equals_eigenvalues_of_the_product():
+    x, y = _fixed_features()
+    mu1, mu2 = x.mean(0), y.mean(0)
+    s1 = (x - mu1).T @ (x - mu1) / (len(x) - 1)
+    s2 = (y - mu2).T @ (y - mu2) / (len(y) - 1)
+    # tr sqrt(S1 S2) = sum of square roots of the (real, non-negative) eigenvalues of S1 S2
+    eig = np.linalg.eigvals(s1 @ s2)
+    assert np.max(np.abs(eig.imag)) < 1e-8 * np.max(np.abs(eig.real))
+    ref = float(np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2)
+                - 2 * np.sum(np.sqrt(np.clip(eig.real, 0, None))))
+    for method in metrics.FD_METHODS:
+        assert metrics.frechet_distance(x, y, method=method) == pytest.approx(ref, rel=1e-9)
+
+
+def test_kvd_on_fixed_features_equals_the_expanded_sums():
+    x, y = _fixed_features()
+    d = x.shape[1]
+    kxx = (x @ x.T / d + 1.0) ** 3
+    kyy = (y @ y.T / d + 1.0) ** 3
+    kxy = (x @ y.T / d + 1.0) ** 3
+    m, n = len(x), len(y)
+    off = lambda k: k.sum() - np.einsum("ii->", k)  # noqa: E731
+    ref = off(kxx) / (m * (m - 1)) + off(kyy) / (n * (n - 1)) - 2 * kxy.sum() / (m * n)
+    assert metrics.kernel_distance(x, y) == pytest.approx(ref, rel=1e-12)
