@@ -1,10 +1,13 @@
-"""Evaluation: FVD / KVD from I3D, FAD from AudioCLIP or VGGish, over folders of videos.
+"""Evaluation: FVD / KVD from I3D, FAD from AudioCLIP or VGGish, AV-Align, over folders of videos.
 
 Modules, one job each:
   metrics         Fréchet distance and the polynomial-kernel MMD (KVD), float64
   features        folder of videos -> feature arrays, distributed across ranks, reference cache
   i3d, audioclip, vggish, audio_features, encoders
                   the feature networks and their loaders (``load_video_encoder``, ``load_audio_encoder``)
+  i3d_protocols   I3D preprocessing conventions (``mmdiffusion`` default, ``tf``)
+  weights         offline converter of the real I3D (``python -m mm_diffusion.evaluation.weights``)
+  av_align        AV-Align synchrony score (audio onsets vs motion peaks), no weights
 
 The command line is ``python -m mm_diffusion.evaluate`` (see docs/evaluation.md).
 Names below are imported lazily, so ``import mm_diffusion.evaluation`` stays cheap and the metrics
@@ -42,6 +45,11 @@ _LAZY = {
     "WEIGHT_FILES": "encoders",
     "AUDIO_ENCODERS": "encoders",
     "VIDEO_FEATURES": "encoders",
+    # i3d_protocols.py, weights.py, av_align.py
+    "PROTOCOLS": "i3d_protocols",
+    "convert_i3d": "weights",
+    "AVAlignScorer": "av_align",
+    "clip_av_align": "av_align",
     # the networks
     "InceptionI3d": "i3d",
     "ESResNeXtFBSP": "audioclip",
