@@ -237,10 +237,10 @@ def _collate(items: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 @torch.no_grad()
-def _encode_batches(loader, video_encoder, audio_encoder, audio_rate: int, device, bar, pair_scorer=None,
-                    video_fps: float = 0.0):
-    """This rank's features batch by batch: ``(video parts, audio parts, pair-score parts, paths, starts)``
-    (parts on the CPU; pair scores from ``pair_scorer``, e.g. AV-Align, when given)."""
+def _encode_batches(loader, video_encoder, audio_encoder, audio_rate: int, device, bar,
+                    pair_scorer=None, video_fps: float = 10.0):
+    """This rank's features batch by batch: ``(video parts, audio parts, paths, starts, AV-Align parts)``
+    (parts on the CPU)."""
     video_out: List[torch.Tensor] = []
     audio_out: List[torch.Tensor] = []
     pair_out: List[torch.Tensor] = []
@@ -254,12 +254,12 @@ def _encode_batches(loader, video_encoder, audio_encoder, audio_rate: int, devic
             audio = batch["audio"].to(device=device, dtype=torch.float32)
             audio_out.append(audio_encoder(audio, audio_rate).detach().float().cpu())
         if pair_scorer is not None:
-            pair_out.append(torch.from_numpy(pair_scorer(batch["video"], batch["audio"], video_fps, audio_rate)).double())
+            pair_out.append(torch.from_numpy(pair_scorer(batch["video"], batch["audio"], video_fps, audio_rate)))
         paths.extend(batch["path"])
         starts.extend(batch["start"])
         bar.update(len(batch["path"]))
     bar.close()
-    return video_out, audio_out, pair_out, paths, starts
+    return video_out, audio_out, paths, starts, pair_out
 
 
 def _gather_rows(parts: List[torch.Tensor], encoder) -> Optional[np.ndarray]:
@@ -308,13 +308,13 @@ def extract_features(
         subset, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate,
         drop_last=False,
     )
-    video_out, audio_out, pair_out, paths, starts = _encode_batches(
-        loader, video_encoder, audio_encoder, audio_rate, device,
-        tqdm(total=len(share), desc=f"{desc} (rank {dist.get_rank()})", unit="clip", disable=not progress, leave=False),
-        pair_scorer=pair_scorer, video_fps=video_fps)
+    bar = tqdm(total=len(share), desc=f"{desc} (rank {dist.get_rank()})", unit="clip", disable=not progress,
+               leave=False)
+    video_out, audio_out, paths, starts, pair_out = _encode_batches(
+        loader, video_encoder, audio_encoder, audio_rate, device, bar, pair_scorer, video_fps)
     video_feats = _gather_rows(video_out, video_encoder)
     audio_feats = _gather_rows(audio_out, audio_encoder)
-    pair_feats = _gather_rows(pair_out, pair_scorer)
+    pair_feats = _gather_rows([p.double() for p in pair_out], pair_scorer)
     all_paths = [p for part in dist.all_gather_object(paths) for p in part]
     all_starts = [s for part in dist.all_gather_object(starts) for s in part]
     for name, feats in (("video", video_feats), ("audio", audio_feats)):

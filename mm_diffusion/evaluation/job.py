@@ -298,21 +298,19 @@ def synthetic_figures(ref_dir: str, fake_dir: str) -> Optional[Dict[str, Any]]:
     return jsonable(result, nonfinite_as_none=True)
 
 
-def _weights_sha256(encoder) -> Optional[str]:
-    """sha256 of the weight file an encoder was loaded from (its ``settings['weights']``), if known."""
-    weights = (getattr(encoder, "settings", None) or {}).get("weights") or {}
-    return weights.get("sha256")
-
-
-def _av_summary(feats):
-    from .av_align import summarise
-
-    return summarise(getattr(feats, "av_align", None))
-
-
 def write_json_atomic(path: str, obj: Any) -> None:
     """Write ``obj`` as JSON to ``path`` atomically."""
     write_json(path, obj, indent=2, newline=True)
+
+
+def _av_align_rows(m: Dict[str, Any]) -> List[Sequence[str]]:
+    rows = []
+    for key, name, what in (("av_align", "AV-Align", "motion-change peaks"),
+                            ("av_align_flow", "AV-Align flow", "flow-magnitude peaks (published)")):
+        if key in m:
+            ref = m.get(key + "_ref")
+            rows.append((name, f"{m[key]:.4f}", f"audio onsets vs {what}" + (f"; reference {ref:.4f}" if ref is not None else "")))
+    return rows
 
 
 def format_table(result: Dict[str, Any]) -> str:
@@ -325,11 +323,7 @@ def format_table(result: Dict[str, Any]) -> str:
         kvd_note = "unbiased MMD^2, kernel (x.y/d + 1)^3" + (
             f", mean of {result['kvd_subsets']} subsets" if result.get("kvd_subsets") else ", all clips")
         rows.append(("KVD", f"{m['kvd']:.4f}", kvd_note))
-    for key, what in (("av_align", "AV-Align, motion-change peaks"), ("av_align_flow", "AV-Align, flow-magnitude peaks (published)")):
-        if key in m:
-            ref_value = m.get(key + "_ref")
-            rows.append((key.replace("av_align", "AV-Align").replace("_flow", " flow"), f"{m[key]:.4f}",
-                         what + (f"; reference {ref_value:.4f}" if ref_value is not None else "")))
+    rows += _av_align_rows(m)
     if "fad" in m:
         af = result["audio_encoder"]
         rows.append(("FAD", f"{m['fad']:.4f}",
@@ -383,7 +377,35 @@ def _encoder_records(args, video_encoder, audio_encoder, ref, audio_fps: int, fa
         "weights": file_identity(args.audio_encoder_path),
         "weights_sha256": _weights_sha256(audio_encoder),
     }
-    return {"video_encoder": video, "audio_encoder": audio}
+    protocol = video_encoder.protocol.as_dict() if hasattr(video_encoder, "protocol") else args.protocol
+    return {"video_encoder": video, "audio_encoder": audio, "protocol": protocol}
+
+
+def _weights_sha256(encoder) -> Optional[str]:
+    """sha256 of the weight file an encoder was loaded from (its ``settings['weights']``), if known."""
+    weights = (getattr(encoder, "settings", None) or {}).get("weights") or {}
+    return weights.get("sha256")
+
+
+def _av_align_scorer(args):
+    """The AV-Align per-clip scorer for the feature pass (None with ``--av_align false``)."""
+    if not args.av_align:
+        return None
+    from .av_align import AVAlignScorer
+
+    return AVAlignScorer()
+
+
+def _av_align_record(scorer, ref, fake) -> Optional[Dict[str, Any]]:
+    """The ``av_align`` entry of metrics.json: settings, definitions and both folders' summaries."""
+    if scorer is None:
+        return None
+    from .av_align import summarise
+
+    return {"settings": scorer.settings, "definitions": {
+        "av_align": "IoU of audio onsets and motion-change peaks (flow_change), within +-1 frame",
+        "av_align_flow": "IoU of audio onsets and flow-magnitude peaks (Yariv et al. 2023), within +-1 frame"},
+        "fake": summarise(fake.av_align), "ref": summarise(ref.av_align)}
 
 
 def _synthetic_or_none(args) -> Optional[Dict[str, Any]]:
@@ -400,24 +422,19 @@ def run(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
     video_size = parse_video_size(args.video_size)
     info = dist.setup_dist(args.devices)
     video_encoder, audio_encoder = load_encoders(args, info.device)
-    scorer = None
-    if args.av_align:
-        from .av_align import AVAlignScorer
-
-        scorer = AVAlignScorer()
     audio_fps = args.audio_fps or (int(audio_encoder.sample_rate) if audio_encoder is not None else 16000)
     settings = FeatureSettings(video_size=video_size, video_fps=args.video_fps, audio_fps=audio_fps,
                                frame_stride=args.frame_stride)
     fad_scale = _fad_scale(args, audio_encoder)
     cache_dir = None if str(args.cache_dir).lower() in ("", "none") else args.cache_dir
     progress = not args.no_progress and info.is_main
+    scorer = _av_align_scorer(args)
 
     t0 = time.perf_counter()
     ref, cache_info = cached_folder_features(
         args.ref_dir, settings, video_encoder, audio_encoder, args.sample_num, args.allow_fewer,
         args.batch_size, args.num_workers, cache_dir, args.i3d_path,
-        args.audio_encoder_path if audio_encoder is not None else None, progress, "--ref_dir",
-        pair_scorer=scorer,
+        args.audio_encoder_path if audio_encoder is not None else None, progress, "--ref_dir", pair_scorer=scorer,
     )
     t1 = time.perf_counter()
     fake = extract_folder_features(
@@ -434,16 +451,11 @@ def run(args: argparse.Namespace) -> Optional[Dict[str, Any]]:
         "ref_dir": os.path.abspath(args.ref_dir), "fake_dir": os.path.abspath(args.fake_dir),
         "sample_num": args.sample_num, "settings": settings.as_dict(),
         **_encoder_records(args, video_encoder, audio_encoder, ref, audio_fps, fad_scale),
-        "protocol": video_encoder.protocol.as_dict() if hasattr(video_encoder, "protocol") else args.protocol,
-        "av_align": None if scorer is None else {
-            "settings": scorer.settings, "definitions": {
-                "av_align": "IoU of audio onsets and motion-change peaks (flow_change), within +-1 frame",
-                "av_align_flow": "IoU of audio onsets and flow-magnitude peaks (Yariv et al. 2023), within +-1 frame"},
-            "fake": _av_summary(fake), "ref": _av_summary(ref)},
         "fad_scale": fad_scale if audio_encoder is not None else None,
         "fd_method": args.fd_method, "kvd_subsets": args.kvd_subsets,
         "kvd_subset_size": args.kvd_subset_size if args.kvd_subsets else None,
         "reference_cache": cache_info, "synthetic": _synthetic_or_none(args), "world_size": info.world_size,
+        "av_align": _av_align_record(scorer, ref, fake),
         "seconds": {"reference": round(t1 - t0, 3), "generated": round(t2 - t1, 3)},
     }
     result = jsonable(result, nonfinite_as_none=True)
