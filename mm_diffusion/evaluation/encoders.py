@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import math
 import numbers
 import os
 import pickle
@@ -28,7 +27,6 @@ from pathlib import Path
 from typing import Dict, Mapping, Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..runs.checkpoint import file_sha256

