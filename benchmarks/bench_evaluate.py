@@ -70,7 +70,7 @@ def main() -> None:
     ref, fake = _folders(work, args.num)
     i3d = _i3d(work, args)
 
-    from mm_diffusion import evaluate
+    from mm_diffusion.evaluation.job import evaluate
 
     out = work / f"out_{args.num}"
     argv = ["--ref_dir", str(ref), "--fake_dir", str(fake), "--output_dir", str(out), "--sample_num", str(args.num),
@@ -80,10 +80,8 @@ def main() -> None:
     if args.audio_encoder_path:
         argv += ["--audio_encoder_path", args.audio_encoder_path]
     start = time.perf_counter()
-    code = evaluate.main(argv)
+    evaluate(argv)  # raises on bad input; writes out/metrics.json
     wall = time.perf_counter() - start
-    if code != 0:
-        raise SystemExit(code)
     result = json.loads((out / "metrics.json").read_text())
     what = "FVD/KVD + AV-Align" + (" + FAD" if args.audio_encoder != "none" else "")
     print(f"| {args.num} vs {args.num} clips 16x64x64 | {what} | {platform.processor() or platform.machine()} "
