@@ -157,8 +157,10 @@ def test_encoder_output_is_per_clip_and_deterministic(encoder):
     batch = encoder(audio, 16000)
     single = encoder(audio[1:2], 16000)
     assert batch.shape == (2, 1024) and batch.dtype == torch.float32
-    # BatchNorm in eval mode: a clip's embedding does not depend on the other clips of the batch
-    torch.testing.assert_close(batch[1:2], single, atol=1e-3, rtol=1e-4)
+    # BatchNorm in eval mode: a clip's embedding does not depend on the other clips of the batch. The embedding
+    # entries reach ~900, and oneDNN picks batch-size-dependent kernels (on some CPUs they differ in the last
+    # float32 bits), so the absolute bound is relative to the embedding's scale: 1e-5 of its largest entry.
+    torch.testing.assert_close(batch[1:2], single, atol=1e-5 * batch.abs().max().item(), rtol=1e-4)
     assert not torch.allclose(batch[0], batch[1])
     assert not encoder.network.bn1.training
 

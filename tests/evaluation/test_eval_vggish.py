@@ -119,10 +119,12 @@ def test_encoder_round_trip_and_shapes(vggish_files, encoder):
     # "first": the first 0.96-s example; the rest of the clip does not matter
     changed = audio.clone()
     changed[..., 15600:] = 0
-    torch.testing.assert_close(encoder(changed, 16000), emb)
+    # batch-size-dependent oneDNN kernels differ in the last float32 bits on some CPUs: bounds relative to the scale
+    tight = dict(atol=1e-5 * emb.abs().max().item(), rtol=1.3e-6)
+    torch.testing.assert_close(encoder(changed, 16000), emb, **tight)
     # stereo -> channel mean; other rates are resampled to 16 kHz
     stereo = torch.cat([audio[:1], audio[:1]], dim=1)
-    torch.testing.assert_close(encoder(stereo, 16000), emb[:1])
+    torch.testing.assert_close(encoder(stereo, 16000), emb[:1], **tight)
     at_44k = resample(audio[:1], 16000, 44100)
     torch.testing.assert_close(encoder(at_44k, 44100), emb[:1], atol=0.05 * emb.abs().max().item(), rtol=0)
     with pytest.raises(ValueError, match="sample_rate"):
