@@ -184,7 +184,9 @@ def model_defaults() -> Dict[str, Any]:
     ``channel_mult=[]``: guided-diffusion's multipliers for the frame size (the paper's for 64x64)."""
     from ..models.configs import MODEL_CONFIGS
 
-    return {**_config_flags(MODEL_CONFIGS["paper"], MODEL_FLAGS), "channel_mult": []}
+    return {**_config_flags(MODEL_CONFIGS["paper"], MODEL_FLAGS), "channel_mult": [],
+            # additions (off by default: the published network and data)
+            "cross_attention_position": False, "data_scale": ""}
 
 
 def model_and_diffusion_defaults() -> Dict[str, Any]:
@@ -400,6 +402,7 @@ def model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
         num_heads_upsample=int(get("num_heads_upsample")),
         use_scale_shift_norm=str2bool(get("use_scale_shift_norm")),
         resblock_updown=str2bool(get("resblock_updown")),
+        cross_attention_position=str2bool(get("cross_attention_position")),
     )
 
 
@@ -457,8 +460,12 @@ def create_model_and_diffusion(args: ArgsLike):
     from ..diffusion import create_gaussian_diffusion
     from ..models import MultimodalUNet
 
+    from ..diffusion.data_scale import parse_data_scale
+
     model = MultimodalUNet(**model_kwargs_from_args(args))
-    return model, create_gaussian_diffusion(**diffusion_kwargs_from_args(args))
+    diffusion = create_gaussian_diffusion(**diffusion_kwargs_from_args(args))
+    diffusion.data_scale = parse_data_scale(_with_defaults(args, model_and_diffusion_defaults())("data_scale"))
+    return model, diffusion
 
 
 def create_sr_model_and_diffusion(args: ArgsLike):

@@ -13,6 +13,7 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 
 from ..diffusion import sample
+from ..diffusion.data_scale import clip_bounds, scale_data, unscale_data
 from .layout import derive_seed, make_generator
 
 __all__ = ["STREAMS", "multimodal_model_fn", "initial_noise", "sample_labels", "generate_av", "DPM_METHODS"]
@@ -58,7 +59,8 @@ def sample_labels(indices: Sequence[int], seed: int, num_classes: int, stream: s
 def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, video_size: Sequence[int],
                 audio_size: Sequence[int], method: str = "dpm_solver", steps: Optional[int] = 20, seed: int = 42,
                 device="cpu", condition: Optional[Dict[str, torch.Tensor]] = None, classifier_scale: float = 0.0,
-                clip_denoised: bool = True, progress: bool = False) -> Dict[str, torch.Tensor]:
+                clip_denoised: bool = True, progress: bool = False, condition_mode: str = "replacement",
+                guidance_scale: float = 1.0) -> Dict[str, torch.Tensor]:
     """Sample AV pairs for the global indices ``indices`` (``n = len(indices)``).
 
     Args:
@@ -69,7 +71,10 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
             (ddpm / ddim walk every step of ``diffusion``).
         condition: known modality for zero-shot generation, ``{"audio": [n, C, L]}`` (audio-to-video) or
             ``{"video": [n, F, C, H, W]}`` (video-to-audio); returned unchanged. ``classifier_scale``: 0 =
-            replacement, > 0 = plus gradient guidance.
+            replacement, > 0 = plus gradient guidance. ``condition_mode="clean"``: the known modality given clean at
+            its own t = 0 (models trained with ``--independent_t_prob``), with classifier-free guidance
+            ``guidance_scale`` (1 = none). A run's ``--data_scale`` (``diffusion.data_scale``) scales the
+            condition and is divided out of the result.
     Returns: ``{"video": [n, F, C, H, W], "audio": [n, C, L]}`` float32 on ``device``, values in [-1, 1].
     """
     if not indices:
@@ -81,9 +86,13 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
     shift_gen = make_generator(derive_seed(seed, STREAMS["shift"], first, count), "cpu")
     num_classes = getattr(model, "num_classes", None)
     labels = sample_labels(indices, seed, num_classes, device=device) if num_classes is not None else None
+    scale = getattr(diffusion, "data_scale", None)
     if condition is not None:
-        condition = {k: v.to(device=device, dtype=torch.float32) for k, v in condition.items()}
+        condition = scale_data({k: v.to(device=device, dtype=torch.float32) for k, v in condition.items()}, scale)
     kwargs = dict(steps=steps) if method in DPM_METHODS else {}
-    return sample(multimodal_model_fn(model, labels, shift_gen), noise, diffusion=diffusion, method=method,
-                  condition=condition, classifier_scale=float(classifier_scale), generator=sampler_gen,
-                  clip_denoised=clip_denoised, progress=progress, **kwargs)
+    if condition_mode != "replacement" or guidance_scale != 1.0 or scale:
+        kwargs.update(condition_mode=condition_mode, guidance_scale=float(guidance_scale), clip_bounds=clip_bounds(scale))
+    out = sample(multimodal_model_fn(model, labels, shift_gen), noise, diffusion=diffusion, method=method,
+                 condition=condition, classifier_scale=float(classifier_scale), generator=sampler_gen,
+                 clip_denoised=clip_denoised, progress=progress, **kwargs)
+    return unscale_data(out, scale)

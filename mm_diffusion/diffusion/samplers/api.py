@@ -8,7 +8,9 @@ import torch
 from ..tree import Tree, is_dict, randn_tree
 from .ddim import sample_ddim
 from .ddpm import sample_ddpm
+from .denoiser import Denoiser
 from .dpm_solver import sample_dpm_solver
+from .true_conditioning import CONDITION_MODES, CleanConditionDenoiser
 
 __all__ = ["sample", "METHODS", "SAMPLER_DEFAULTS"]
 
@@ -40,12 +42,28 @@ def _make_start(shape_or_noise, device, generator) -> Tree:
                      f"{type(shape_or_noise).__name__}")
 
 
+def _wrap(model_fn, diffusion, common: Dict[str, Any], condition_mode: str, guidance_scale: float,
+          clip_bounds: Optional[Dict[str, float]]):
+    """``model_fn`` itself for the default options; otherwise the :class:`Denoiser` every sampler will use
+    (samplers take a ready Denoiser as is): clean conditioning with guidance, or per-modality clip bounds."""
+    if condition_mode == "replacement" and not clip_bounds:
+        return model_fn
+    kwargs = dict(condition=common["condition"], clip_denoised=common["clip_denoised"],
+                  thresholding=common["thresholding"], generator=common["generator"], clip_bounds=clip_bounds)
+    if condition_mode == "clean":
+        if common["classifier_scale"]:
+            raise ValueError("classifier_scale belongs to condition_mode 'replacement'; use guidance_scale")
+        return CleanConditionDenoiser(model_fn, diffusion, guidance_scale=guidance_scale, **kwargs)
+    return Denoiser(model_fn, diffusion, classifier_scale=common["classifier_scale"], **kwargs)
+
+
 def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union[Tree, Dict[str, Sequence[int]], Sequence[int]], *,
            diffusion, method: str = "dpm_solver", steps: Optional[int] = None, eta: float = 0.0,
            order: Optional[int] = None, skip_type: Optional[str] = None, solver_method: Optional[str] = None,
            thresholding: bool = False, clip_denoised: bool = True, condition: Optional[Dict[str, torch.Tensor]] = None,
            classifier_scale: float = 0.0, generator: Optional[torch.Generator] = None, progress: bool = True,
-           callback: Optional[Callable[[dict], None]] = None, device=None) -> Tree:
+           callback: Optional[Callable[[dict], None]] = None, device=None, condition_mode: str = "replacement",
+           guidance_scale: float = 1.0, clip_bounds: Optional[Dict[str, float]] = None) -> Tree:
     """Generate samples (an AV pair, or a tensor) with any sampler.
 
     Args:
@@ -65,6 +83,10 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
         generator: a ``torch.Generator`` (on ``device``) for all the randomness.
         progress: tqdm bar; callback: per-step ``callback({"i", "t", "x", "denoised"})``.
         device: where to draw noise from shapes (default: the generator's device, else CPU).
+        condition_mode: ``"replacement"`` (the paper's zero-shot method, default) or ``"clean"`` (the known
+            modality given clean at its own t = 0; for models trained with per-modality timesteps), see
+            :mod:`.true_conditioning`; ``guidance_scale``: classifier-free guidance across modalities (clean
+            mode; 1 = none). clip_bounds: per-modality clamp bound of predicted x0 (``--data_scale`` runs).
     Returns: the sample, same structure as the noise; every value float.
     """
     method = method.replace("-", "_").lower()
@@ -75,6 +97,11 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
         raise ValueError("condition needs an AV pair (dict) sample; a bare tensor has no modality to condition on")
     common = dict(clip_denoised=clip_denoised, thresholding=thresholding, condition=condition,
                   classifier_scale=classifier_scale, generator=generator, callback=callback, progress=progress)
+    if condition_mode not in CONDITION_MODES:
+        raise ValueError(f"unknown condition_mode {condition_mode!r}; valid: {', '.join(CONDITION_MODES)}")
+    if condition_mode == "replacement" and guidance_scale != 1.0:
+        raise ValueError("guidance_scale applies to condition_mode 'clean' (a model trained with per-modality "
+                         "timesteps); the replacement method uses classifier_scale")
     if method in ("ddpm", "ddim"):
         unused = {k: v for k, v in dict(order=order, skip_type=skip_type, solver_method=solver_method).items() if v is not None}
         if unused:
@@ -84,12 +111,14 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
                 raise ValueError(f"steps must be an int in [1, {diffusion.num_timesteps}] for {method}, got {steps!r}")
             if steps != diffusion.num_timesteps:
                 diffusion = diffusion.respace(str(steps))
+        model_fn = _wrap(model_fn, diffusion, common, condition_mode, guidance_scale, clip_bounds)
         if method == "ddpm":
             if eta != 0.0:
                 raise ValueError("eta only applies to method 'ddim'")
             return sample_ddpm(model_fn, x, diffusion=diffusion, **common)
         return sample_ddim(model_fn, x, diffusion=diffusion, eta=eta, **common)
     defaults = SAMPLER_DEFAULTS[method]
+    model_fn = _wrap(model_fn, diffusion, common, condition_mode, guidance_scale, clip_bounds)
     return sample_dpm_solver(
         model_fn, x, diffusion=diffusion, algorithm=method,
         steps=defaults["steps"] if steps is None else steps,

@@ -33,11 +33,13 @@ class Denoiser:
         clip_denoised: clamp predicted ``x0`` of generated modalities to [-1, 1] (eps re-derived).
         thresholding: dynamic thresholding of predicted ``x0`` instead of the plain clamp.
         generator: randomness for the replacement noise.
+        clip_bounds: per-modality clamp bound of predicted ``x0`` instead of 1, e.g. ``{"audio": 2.5}`` for a run
+            with ``--data_scale`` (the data's [-1, 1] times its scale); None = 1 for every modality.
     """
 
     def __init__(self, model_fn: Callable, diffusion: GaussianDiffusion, *, condition: Optional[Dict[str, torch.Tensor]] = None,
                  classifier_scale: float = 0.0, clip_denoised: bool = True, thresholding: bool = False,
-                 generator: Optional[torch.Generator] = None):
+                 generator: Optional[torch.Generator] = None, clip_bounds: Optional[Dict[str, float]] = None):
         if classifier_scale < 0:
             raise ValueError(f"classifier_scale must be >= 0, got {classifier_scale}")
         if classifier_scale > 0 and not condition:
@@ -49,6 +51,7 @@ class Denoiser:
         self.clip_denoised = bool(clip_denoised)
         self.thresholding = bool(thresholding)
         self.generator = generator
+        self.clip_bounds = dict(clip_bounds) if clip_bounds else None
         self._checked = False
 
     @property
@@ -93,10 +96,12 @@ class Denoiser:
         """Clip / threshold ``pred_xstart`` (only ``keys`` of a dict; all if None) and re-derive eps."""
         if not (self.clip_denoised or self.thresholding):
             return pred
-        fix = dynamic_threshold if self.thresholding else (lambda v: v.clamp(-1.0, 1.0))
+        bounds = self.clip_bounds or {}
+        fix = dynamic_threshold if self.thresholding else (lambda v, b=1.0: v.clamp(-b, b))
         if is_dict(x):
             chosen = list(x) if keys is None else keys
-            x0 = {k: (fix(v) if k in chosen else v) for k, v in pred.pred_xstart.items()}
+            x0 = {k: ((fix(v) if self.thresholding or k not in bounds else fix(v, float(bounds[k])))
+                      if k in chosen else v) for k, v in pred.pred_xstart.items()}
             eps = {k: (self.diffusion.predict_eps_from_xstart(x[k], t, x0[k]) if k in chosen else v)
                    for k, v in pred.eps.items()}
         else:
