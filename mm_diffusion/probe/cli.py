@@ -56,8 +56,8 @@ def fixed_offset_model_fn(model: torch.nn.Module, seed: int):
 
 def load_clips(data_dir: str, num: int, info: dict, data_seed: int) -> Dict[str, torch.Tensor]:
     """``num`` clips ``{"video": [num, F, C, H, W], "audio": [num, C, L]}`` with the checkpoint's sizes and rates."""
-    from ..pipelines.conditional import ConditionSource
-    from ..pipelines.demo_run import held_out_clips
+    from ..sampling.conditional import ConditionSource
+    from ..demo.run import held_out_clips
 
     if data_dir in ("", "synthetic"):
         return held_out_clips(num, info, data_seed)
@@ -81,7 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit(f"--num_clips must be >= 2, got {args.num_clips}")
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    from ..pipelines.demo_run import load_demo_model, resolve_checkpoint
+    from ..demo.run import load_demo_model, resolve_checkpoint
 
     checkpoint = resolve_checkpoint(args.checkpoint)
     model, diffusion, info = load_demo_model(checkpoint)

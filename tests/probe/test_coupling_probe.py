@@ -98,7 +98,7 @@ def test_table_has_a_line_per_row():
 
 
 def test_cli_on_a_run_checkpoint_writes_json(tmp_path, capsys):
-    from mm_diffusion.pipelines import flags
+    from mm_diffusion.cli import flags
 
     args = flags.config_to_flags("tiny")
     args.update(predict_xstart=True, diffusion_steps=1000, video_fps=10.0, audio_fps=0, hum_level=0.0)

@@ -2,7 +2,7 @@
 import torch
 
 from mm_diffusion.diffusion import create_gaussian_diffusion
-from mm_diffusion.pipelines.sample_generate import generate_av
+from mm_diffusion.sampling.generate import generate_av
 
 from ..probe.doubles import decoupled_unet, tiny_clips
 

@@ -4,7 +4,7 @@ import json
 import torch
 
 from mm_diffusion import train
-from mm_diffusion.pipelines.checkpoint import load_state_dict_file
+from mm_diffusion.runs.checkpoint import load_state_dict_file
 
 FAST = ["--config", "tiny", "--synthetic_num", "8", "--batch_size", "2", "--progress", "False", "--log_interval", "1",
         "--save_interval", "2", "--ema_rate", "0.9"]
