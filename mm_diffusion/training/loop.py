@@ -360,7 +360,8 @@ class TrainLoop:
             with contextlib.nullcontext() if sync else self._ddp.no_sync():
                 with self._autocast():
                     losses = self.diffusion.training_losses(self.task.model_fn(self.net, self.task.take(cond, rows)),
-                                                            tree_map(lambda v: v[rows], x_start), tree_map(lambda v: v[rows], t),
+                                                            tree_map(lambda v: v[rows], x_start),
+                                                            tree_map(lambda v: v[rows], t),
                                                             noise=tree_map(lambda v: v[rows], noise))
                 loss = (losses["loss"].float() * weights[rows]).mean() * ((rows.stop - rows.start) / n)
                 (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
