@@ -53,7 +53,6 @@ class CleanConditionDenoiser(Denoiser):
         d = self.diffusion
         tt = self._index(x, t)
         gen_keys = [k for k in x if k not in self.condition]
-        self.nfe += 1
         x_cond = {k: (self.condition[k] if k in self.condition else v) for k, v in x.items()}
         pred = d.predict(self.model_fn, x_cond, self._steps(x, tt, 0))
         eps = {k: pred.eps[k] for k in gen_keys}
