@@ -30,6 +30,12 @@ FLAG_HELP = {
                 "bf16 autocast (fp16 with a grad scaler on GPUs without bf16)",
     "video_type": "video convolution type: 2d+1d (factorised) or 3d",
     "audio_type": "audio convolution type: 1d or linear",
+    "cross_attention_position": "RS-MMA with a learned relative temporal position bias between frame and audio "
+                                "segment (zero-initialised; new parameters; off = the published attention)",
+    "data_scale": "per-modality data scale video,audio (e.g. 1,2.5): diffuse scaled data so both modalities have "
+                  "comparable std, divided back on output ('' = none, the published behaviour)",
+    "independent_t_prob": "share of each batch trained with independent video and audio timesteps (0 = one shared t, "
+                          "the published recipe); needed for --condition_mode clean and --guidance_scale",
     # ---- diffusion (original names)
     "learn_sigma": "the model also predicts the variance (output channels doubled; hybrid loss)",
     "diffusion_steps": "number of diffusion steps T",
@@ -121,6 +127,9 @@ FLAG_HELP = {
     "load_noise": "a .npy noise image [3, large_size, large_size] shared by every SR frame (deterministic SR)",
     "ref_path": "folder of reference videos (conditions), or synthetic:N[:SEED]",
     "classifier_scale": "zero-shot conditioning: 0 = replacement only, > 0 adds gradient guidance of this weight",
+    "condition_mode": "replacement (the paper's zero-shot method) or clean (the known modality at its own t = 0; "
+                      "for models trained with --independent_t_prob)",
+    "guidance_scale": "condition_mode clean: classifier-free guidance across modalities (1 = none)",
     # ---- super-resolution training data
     "frame_gap": "SR training: take every frame_gap-th frame of each video (at video_fps)",
     "synthetic_frames": "SR training without a folder: frames per synthetic clip",

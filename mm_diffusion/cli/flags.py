@@ -187,7 +187,9 @@ def model_defaults() -> Dict[str, Any]:
     flags = _config_flags(MODEL_CONFIGS["paper"], MODEL_FLAGS)
     at = list(flags).index("class_cond") + 1  # --num_classes (0: from the class folders) follows --class_cond
     items = list({**flags, "channel_mult": []}.items())
-    return dict(items[:at] + [("num_classes", 0)] + items[at:])
+    items = items[:at] + [("num_classes", 0)] + items[at:]
+    # additions (off by default: the published network and data)
+    return dict(items + [("cross_attention_position", False), ("data_scale", "")])
 
 
 def model_and_diffusion_defaults() -> Dict[str, Any]:
@@ -415,6 +417,7 @@ def model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
         num_heads_upsample=int(get("num_heads_upsample")),
         use_scale_shift_norm=str2bool(get("use_scale_shift_norm")),
         resblock_updown=str2bool(get("resblock_updown")),
+        cross_attention_position=str2bool(get("cross_attention_position")),
     )
 
 
@@ -470,8 +473,12 @@ def create_model_and_diffusion(args: ArgsLike):
     from ..diffusion import create_gaussian_diffusion
     from ..models import MultimodalUNet
 
+    from ..diffusion.data_scale import parse_data_scale
+
     model = MultimodalUNet(**model_kwargs_from_args(args))
-    return model, create_gaussian_diffusion(**diffusion_kwargs_from_args(args))
+    diffusion = create_gaussian_diffusion(**diffusion_kwargs_from_args(args))
+    diffusion.data_scale = parse_data_scale(_with_defaults(args, model_and_diffusion_defaults())("data_scale"))
+    return model, diffusion
 
 
 def create_sr_model_and_diffusion(args: ArgsLike):

@@ -72,6 +72,12 @@ def create_parser() -> argparse.ArgumentParser:
     parser.add_argument("--classifier_scale", type=float, default=0.0,
                         help="audio-to-video / video-to-audio: 0 = replacement only; > 0 adds gradient guidance of "
                              "this scale (slower: a backward pass per step) (default: 0)")
+    parser.add_argument("--condition_mode", default="replacement", choices=("replacement", "clean"),
+                        help="audio-to-video / video-to-audio: replacement (the paper's zero-shot method) or clean "
+                             "(the known modality at its own t = 0; for models trained with --independent_t_prob) "
+                             "(default: replacement)")
+    parser.add_argument("--guidance_scale", type=float, default=1.0,
+                        help="--condition_mode clean: classifier-free guidance across modalities (1 = none) (default: 1)")
     parser.add_argument("--batch_size", type=int, default=16, help="samples per model batch (default: 16)")
     parser.add_argument("--seed", type=int, default=1_000_003,
                         help=f"held-out dataset seed and sampling seed (default: 1000003; >= {HELD_OUT_MIN_SEED})")
@@ -153,7 +159,8 @@ def _generate(kind: str, model, diffusion, info, n: int, args, reference=None, b
         else:
             ref = {k: v[idx[0]:idx[-1] + 1] for k, v in reference.items()}
             out = generate_conditional(model, diffusion, ref, idx, mode=kind, method=args.method, steps=args.steps,
-                                       seed=args.seed, classifier_scale=args.classifier_scale)
+                                       seed=args.seed, classifier_scale=args.classifier_scale,
+                                       condition_mode=args.condition_mode, guidance_scale=args.guidance_scale)
         videos.append(out["video"].float().cpu())
         audios.append(out["audio"].float().cpu())
         if bar is not None:
@@ -254,7 +261,8 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
         "checkpoint": os.path.abspath(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
         "video_size": list(info["video_size"]), "audio_size": list(info["audio_size"]), "video_fps": info["fps"],
         "audio_fps": info["audio_rate"], "hum_level": info["hum_level"],
-        "sampler": args.method, "steps": args.steps, "classifier_scale": args.classifier_scale, "seed": args.seed,
+        "sampler": args.method, "steps": args.steps, "classifier_scale": args.classifier_scale,
+        "condition_mode": args.condition_mode, "guidance_scale": args.guidance_scale, "seed": args.seed,
         "held_out_dataset_seed": args.seed,
         "counts": counts, "rows": rows, "gap_ratios": gaps, "bars": bars, "all_bars_passed": all_passed(bars),
         "scores": {t: {k: v for k, v in s.items()} for t, s in scores.items()},

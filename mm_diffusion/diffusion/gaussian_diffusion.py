@@ -3,7 +3,8 @@
 Notation: ``alpha_bar_t = prod_{s<=t} (1 - beta_s)``; ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps``.
 Every function takes trees (see :mod:`mm_diffusion.diffusion.tree`): ``{"video": [N, F, C, H, W],
 "audio": [N, C, L]}`` or one tensor; ``t`` is int64 ``[N]`` in this diffusion's index numbering
-``[0, num_timesteps)`` and is shared by all modalities of a sample.
+``[0, num_timesteps)``, shared by all modalities of a sample, or per modality: a dict of ``[N]`` tensors with
+the keys of the data tree (``{"video": t_v, "audio": t_a}``), each leaf then diffused to its own t.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from .likelihood import discretized_gaussian_log_likelihood, mean_flat, normal_kl
-from .tree import Tree, is_dict, randn_like, split_channels, tree_items, tree_map
+from .tree import Tree, is_dict, leaf_t, randn_like, split_channels, tree_items, tree_map
 
 __all__ = [
     "ModelMeanType",
@@ -73,7 +74,9 @@ class Prediction(NamedTuple):
     var_values: Optional[Tree] = None
 
 
-def _as_index(t: Union[int, torch.Tensor], n: int, device) -> torch.Tensor:
+def _as_index(t, n: int, device):
+    if is_dict(t):
+        return {k: _as_index(v, n, device) for k, v in t.items()}
     if isinstance(t, torch.Tensor):
         if t.dim() == 0:
             return t.to(device=device, dtype=torch.long).expand(n)
@@ -147,10 +150,21 @@ class GaussianDiffusion:
         vals = self._table(name, like.device)[t.to(like.device)]
         return vals.to(like.dtype).reshape(-1, *([1] * (like.dim() - 1)))
 
-    def _per_leaf(self, name: str, t: torch.Tensor, tree: Tree) -> Tree:
-        return tree_map(lambda x: self.extract(name, t, x), tree)
+    def _per_leaf(self, name: str, t, tree: Tree) -> Tree:
+        return tree_map(lambda k, x: self.extract(name, leaf_t(t, k), x), tree, with_key=True)
 
-    def _check_t(self, t: torch.Tensor, tree: Tree) -> torch.Tensor:
+    def _ex(self, name: str, t, key: Optional[str], like: torch.Tensor) -> torch.Tensor:
+        """:meth:`extract` with the leaf ``key``'s own timesteps when ``t`` is per modality."""
+        return self.extract(name, leaf_t(t, key), like)
+
+    def _check_t(self, t, tree: Tree):
+        if is_dict(t):
+            if not is_dict(tree) or set(t) != set(tree):
+                raise ValueError(f"per-modality timesteps need one [N] tensor per modality "
+                                 f"{sorted(tree) if is_dict(tree) else '(a bare tensor has none)'}, got {sorted(t)}")
+            for key in t:
+                self._check_t(t[key], tree[key])
+            return t
         for key, leaf in tree_items(tree):
             if t.shape != (leaf.shape[0],):
                 raise ValueError(f"t must have shape [{leaf.shape[0]}] (one timestep per sample of "
@@ -162,9 +176,12 @@ class GaussianDiffusion:
         return t
 
     # ------------------------------------------------------------------ model timesteps
-    def model_timesteps(self, t: torch.Tensor) -> torch.Tensor:
+    def model_timesteps(self, t):
         """Map this diffusion's indices ``t`` ([N]) to what the model sees: original timesteps
-        (int64), or ``t_orig * 1000 / original_num_steps`` (float32) when ``rescale_timesteps``."""
+        (int64), or ``t_orig * 1000 / original_num_steps`` (float32) when ``rescale_timesteps``.
+        Per-modality timesteps (a dict) are mapped leaf by leaf."""
+        if is_dict(t):
+            return {k: self.model_timesteps(v) for k, v in t.items()}
         key = ("timestep_map", str(t.device))
         if key not in self._cache:
             self._cache[key] = torch.as_tensor(self.timestep_map, dtype=torch.long, device=t.device)
@@ -182,9 +199,9 @@ class GaussianDiffusion:
     # ------------------------------------------------------------------ forward process
     def q_mean_variance(self, x_start: Tree, t: torch.Tensor):
         """``q(x_t | x_0)``: (mean, variance, log_variance) trees; the variances broadcast as [N, 1, ...]."""
-        mean = tree_map(lambda x: self.extract("sqrt_alphas_cumprod", t, x) * x, x_start)
-        var = tree_map(lambda x: 1.0 - self.extract("alphas_cumprod", t, x), x_start)
-        log_var = tree_map(lambda x: self.extract("log_one_minus_alphas_cumprod", t, x), x_start)
+        mean = tree_map(lambda k, x: self._ex("sqrt_alphas_cumprod", t, k, x) * x, x_start, with_key=True)
+        var = tree_map(lambda k, x: 1.0 - self._ex("alphas_cumprod", t, k, x), x_start, with_key=True)
+        log_var = self._per_leaf("log_one_minus_alphas_cumprod", t, x_start)
         return mean, var, log_var
 
     def q_sample(self, x_start: Tree, t: torch.Tensor, noise: Optional[Tree] = None,
@@ -194,17 +211,17 @@ class GaussianDiffusion:
         if noise is None:
             noise = randn_like(x_start, generator)
         return tree_map(
-            lambda x, n: self.extract("sqrt_alphas_cumprod", t, x) * x
-            + self.extract("sqrt_one_minus_alphas_cumprod", t, x) * n,
-            x_start, noise,
+            lambda k, x, n: self._ex("sqrt_alphas_cumprod", t, k, x) * x
+            + self._ex("sqrt_one_minus_alphas_cumprod", t, k, x) * n,
+            x_start, noise, with_key=True,
         )
 
     def q_posterior_mean_variance(self, x_start: Tree, x_t: Tree, t: torch.Tensor):
         """``q(x_{t-1} | x_t, x_0)``: (mean, variance, clipped log-variance) trees."""
         mean = tree_map(
-            lambda x0, xt: self.extract("posterior_mean_coef1", t, xt) * x0
-            + self.extract("posterior_mean_coef2", t, xt) * xt,
-            x_start, x_t,
+            lambda k, x0, xt: self._ex("posterior_mean_coef1", t, k, xt) * x0
+            + self._ex("posterior_mean_coef2", t, k, xt) * xt,
+            x_start, x_t, with_key=True,
         )
         var = self._per_leaf("posterior_variance", t, x_t)
         log_var = self._per_leaf("posterior_log_variance_clipped", t, x_t)
@@ -213,17 +230,17 @@ class GaussianDiffusion:
     def predict_xstart_from_eps(self, x_t: Tree, t: torch.Tensor, eps: Tree) -> Tree:
         """``x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)``."""
         return tree_map(
-            lambda xt, e: self.extract("sqrt_recip_alphas_cumprod", t, xt) * xt
-            - self.extract("sqrt_recipm1_alphas_cumprod", t, xt) * e,
-            x_t, eps,
+            lambda k, xt, e: self._ex("sqrt_recip_alphas_cumprod", t, k, xt) * xt
+            - self._ex("sqrt_recipm1_alphas_cumprod", t, k, xt) * e,
+            x_t, eps, with_key=True,
         )
 
     def predict_eps_from_xstart(self, x_t: Tree, t: torch.Tensor, pred_xstart: Tree) -> Tree:
         """``eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)``."""
         return tree_map(
-            lambda xt, x0: (self.extract("sqrt_recip_alphas_cumprod", t, xt) * xt - x0)
-            / self.extract("sqrt_recipm1_alphas_cumprod", t, xt),
-            x_t, pred_xstart,
+            lambda k, xt, x0: (self._ex("sqrt_recip_alphas_cumprod", t, k, xt) * xt - x0)
+            / self._ex("sqrt_recipm1_alphas_cumprod", t, k, xt),
+            x_t, pred_xstart, with_key=True,
         )
 
     # ------------------------------------------------------------------ reverse process
@@ -260,13 +277,13 @@ class GaussianDiffusion:
         if kind == ModelVarType.LEARNED:
             return var_values
 
-        def _range(x, v):
-            min_log = self.extract("posterior_log_variance_clipped", t, x)
-            max_log = torch.log(self.extract("betas", t, x))
+        def _range(k, x, v):
+            min_log = self._ex("posterior_log_variance_clipped", t, k, x)
+            max_log = torch.log(self._ex("betas", t, k, x))
             frac = (v + 1.0) / 2.0
             return frac * max_log + (1.0 - frac) * min_log
 
-        return tree_map(_range, x_t, var_values)
+        return tree_map(_range, x_t, var_values, with_key=True)
 
     def p_mean_variance_from_prediction(self, pred: Prediction, x_t: Tree, t: torch.Tensor, *,
                                         clip_denoised: bool = True,
@@ -303,12 +320,12 @@ class GaussianDiffusion:
         true_mean, _, true_log_var = self.q_posterior_mean_variance(x_start, x_t, t)
         out = self.p_mean_variance_from_prediction(pred, x_t, t, clip_denoised=False)
 
-        def _term(x0, tm, tlv, m, lv):
+        def _term(k, x0, tm, tlv, m, lv):
             kl = mean_flat(normal_kl(tm, tlv, m, lv)) / math.log(2.0)
             nll = -mean_flat(discretized_gaussian_log_likelihood(x0, means=m, log_scales=0.5 * lv.expand_as(m)))
-            return torch.where(t == 0, nll / math.log(2.0), kl)
+            return torch.where(leaf_t(t, k) == 0, nll / math.log(2.0), kl)
 
-        return tree_map(_term, x_start, true_mean, true_log_var, out["mean"], out["log_variance"])
+        return tree_map(_term, x_start, true_mean, true_log_var, out["mean"], out["log_variance"], with_key=True)
 
     def training_losses(self, model_fn: ModelFn, x_start: Tree, t: torch.Tensor, noise: Optional[Tree] = None,
                         generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
@@ -317,7 +334,7 @@ class GaussianDiffusion:
         Args:
             model_fn: ``model_fn(x_t, t_model) -> tree like x_t`` (twice the channels if learned sigma).
             x_start: clean data tree, e.g. ``{"video": [N, F, C, H, W], "audio": [N, C, L]}``.
-            t: int64 ``[N]`` indices of this diffusion.
+            t: int64 ``[N]`` indices of this diffusion, or per modality ``{"video": [N], "audio": [N]}``.
             noise: optional noise tree (default: standard normal).
 
         Returns:

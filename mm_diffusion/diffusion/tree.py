@@ -24,6 +24,7 @@ __all__ = [
     "randn_like",
     "randn_tree",
     "batch_size",
+    "leaf_t",
 ]
 
 
@@ -133,3 +134,12 @@ def batch_size(tree: Tree) -> int:
     if len(set(sizes.values())) != 1:
         raise ValueError(f"all modalities need the same batch size, got {sizes}")
     return next(iter(sizes.values()))
+
+
+def leaf_t(t: Any, key: Optional[str]) -> Any:
+    """The timesteps of leaf ``key``: ``t[key]`` for per-modality timesteps (a dict), else ``t`` itself."""
+    if is_dict(t):
+        if key not in t:
+            raise ValueError(f"per-modality timesteps {sorted(t)} have no entry for {key or 'a bare tensor'!r}")
+        return t[key]
+    return t

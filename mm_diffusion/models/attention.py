@@ -6,8 +6,11 @@ one batched call per direction.
 """
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .convs import AudioConv, VideoConv
 from .nn import GroupNorm32, attention, group_norm_tokens, pointwise, zero_module
@@ -82,8 +85,42 @@ def window_frames(frames: int, window: int, shift: int, device=None) -> torch.Te
     return ((start + torch.arange(window, device=device)[None]) % frames).reshape(-1)
 
 
+def relative_frames(frames: int, window: int, shift: int, device=None) -> torch.Tensor:
+    """``[F, window]`` signed frame offsets (key frame - query frame, in ``(-F, F)``) of the RS-MMA window of
+    every query frame ``i``: key ``j`` of frame ``i`` is frame ``(i + shift + j) mod F``."""
+    keys = window_frames(frames, window, shift, device).view(frames, window)
+    return keys - torch.arange(frames, device=device)[:, None]
+
+
+def position_bias(table: torch.Tensor, offsets: torch.Tensor, per_key: int) -> torch.Tensor:
+    """Additive attention bias from a learned table ``[heads, 2F - 1]`` (index ``offset + F - 1``) for the signed
+    frame ``offsets: [Q, K]`` of query group and key frame: ``[Q, heads, 1, K * per_key]`` (each key frame
+    repeated for its ``per_key`` tokens)."""
+    frames = (table.shape[1] + 1) // 2
+    bias = table[:, offsets + frames - 1]  # [heads, Q, K]
+    return bias.permute(1, 0, 2).repeat_interleave(per_key, dim=2).unsqueeze(2)
+
+
+def _biased_attention(q, k, v, bias: Optional[torch.Tensor]) -> torch.Tensor:
+    """:func:`attention` with an optional additive ``bias`` broadcastable to ``[B, heads, Tq, Tk]``."""
+    if bias is None:
+        return attention(q, k, v)
+    q, k, v = (x if x.stride(-1) == 1 else x.contiguous() for x in (q, k, v))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias.to(q.dtype))
+
+
+def _full_bias(table: Optional[torch.Tensor], frames: int, per_query: int, per_key: int) -> Optional[torch.Tensor]:
+    """``[1, heads, F*per_query, F*per_key]`` bias of full cross-attention, or None without a table."""
+    if table is None:
+        return None
+    offsets = torch.arange(frames, device=table.device)[None] - torch.arange(frames, device=table.device)[:, None]
+    bias = position_bias(table, offsets, per_key)  # [F, heads, 1, F*per_key]
+    return bias.repeat_interleave(per_query, dim=2).permute(1, 0, 2, 3).reshape(1, table.shape[0], -1, frames * per_key)
+
+
 def rs_mma_tokens(
-    video_qkv: torch.Tensor, audio_qkv: torch.Tensor, frames: int, window: int, shift: int
+    video_qkv: torch.Tensor, audio_qkv: torch.Tensor, frames: int, window: int, shift: int,
+    position: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random-shift multi-modal attention on token-major projections, all frames in one SDPA call per direction.
 
@@ -91,7 +128,9 @@ def rs_mma_tokens(
     ``audio_qkv: [N, L, 3, heads, d]`` with ``L = F*P``. Video tokens of frame ``i`` attend to the audio
     segments ``(i+shift+j) mod F``, ``j < window``; audio tokens of segment ``s`` attend to the video frames
     ``(s+shift+j) mod F``. Both directions use ``+shift`` (they are not transposes of each other).
-    Returns the attention outputs ``([N, F*S, heads*d], [N, L, heads*d])``.
+    ``position``: optional learned relative-position tables ``(video->audio, audio->video)``, each
+    ``[heads, 2F - 1]``, added to the attention logits by the signed frame offset of key and query
+    (see :func:`position_bias`). Returns the attention outputs ``([N, F*S, heads*d], [N, L, heads*d])``.
     """
     n, tv, _, heads, d = video_qkv.shape
     length = audio_qkv.shape[1]
@@ -100,7 +139,10 @@ def rs_mma_tokens(
     if window >= frames:  # every window covers every frame: plain full cross-attention
         vq, vk, vv = video_qkv.permute(2, 0, 3, 1, 4).unbind(0)  # [N, heads, T, d]
         aq, ak, av = audio_qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        vo, ao = attention(vq, ak, av), attention(aq, vk, vv)
+        s_, p_ = tv // frames, length // frames
+        v2a, a2v = position if position is not None else (None, None)
+        vo = _biased_attention(vq, ak, av, _full_bias(v2a, frames, s_, p_))
+        ao = _biased_attention(aq, vk, vv, _full_bias(a2v, frames, p_, s_))
         return vo.transpose(1, 2).reshape(n, tv, heads * d), ao.transpose(1, 2).reshape(n, length, heads * d)
 
     idx = window_frames(frames, window, shift, device=video_qkv.device)
@@ -118,11 +160,18 @@ def rs_mma_tokens(
     def merge(x: torch.Tensor, per: int) -> torch.Tensor:  # [N*F, heads, per, d] -> [N, F*per, heads*d]
         return x.view(n, frames, heads, per, d).permute(0, 1, 3, 2, 4).reshape(n, frames * per, heads * d)
 
+    def bias(table: Optional[torch.Tensor], per: int) -> Optional[torch.Tensor]:  # -> [N*F, heads, 1, window*per]
+        if table is None:
+            return None
+        b = position_bias(table, relative_frames(frames, window, shift, video_qkv.device), per)
+        return b.unsqueeze(0).expand(n, *b.shape).reshape(n * frames, *b.shape[1:])
+
+    v2a, a2v = position if position is not None else (None, None)
     s, p = tv // frames, length // frames
     vq, vk, vv = split(video_qkv, s)
     aq, ak, av = split(audio_qkv, p)
-    vo = attention(queries(vq, s), keys(ak, p), keys(av, p))
-    ao = attention(queries(aq, p), keys(vk, s), keys(vv, s))
+    vo = _biased_attention(queries(vq, s), keys(ak, p), keys(av, p), bias(v2a, p))
+    ao = _biased_attention(queries(aq, p), keys(vk, s), keys(vv, s), bias(a2v, s))
     return merge(vo, s), merge(ao, p)
 
 
@@ -155,6 +204,9 @@ class CrossModalAttention(nn.Module):
     ``video_proj_out`` (zero 1x1x1 Conv3d), ``audio_proj_out`` (zero 1x1 Conv1d); outputs added residually.
     ``full=True`` makes the block attend across all frames whatever the input's frame count (the paper's
     middle block). The offset is chosen by the caller (:class:`MultimodalUNet`) and passed to ``forward``.
+    ``position_frames = F > 0`` (an option, not in the original) adds learned relative temporal position biases
+    ``v2a_position`` / ``a2v_position`` ``[heads, 2F - 1]`` (zero-initialised: the block starts as the plain one),
+    so each query knows how many frames away each key of its window is.
     """
 
     def __init__(
@@ -165,6 +217,7 @@ class CrossModalAttention(nn.Module):
         local_window: int = 1,
         window_shift: bool = False,
         full: bool = False,
+        position_frames: int = 0,
     ):
         super().__init__()
         self.num_heads = heads_for(channels, num_heads, num_head_channels, "cross-attention")
@@ -177,6 +230,10 @@ class CrossModalAttention(nn.Module):
         self.a_qkv = nn.Conv1d(channels, channels * 3, 1)
         self.video_proj_out = zero_module(VideoConv(channels, channels, 1, conv_type="3d"))
         self.audio_proj_out = zero_module(AudioConv(channels, channels, 1))
+        self.position_frames = int(position_frames)
+        if self.position_frames > 0:
+            self.v2a_position = nn.Parameter(torch.zeros(self.num_heads, 2 * self.position_frames - 1))
+            self.a2v_position = nn.Parameter(torch.zeros(self.num_heads, 2 * self.position_frames - 1))
 
     def forward(self, video: torch.Tensor, audio: torch.Tensor, shift: int = 0):
         """``video: [N, C, F, H, W]``, ``audio: [N, C, L]``, ``shift``: the window offset R (0 <= R <= F - w)."""
@@ -187,7 +244,12 @@ class CrossModalAttention(nn.Module):
         a_tok = audio.transpose(1, 2)
         v_qkv = pointwise(group_norm_tokens(v_tok, self.v_norm), self.v_qkv).view(n, f * h * w, 3, heads, c // heads)
         a_qkv = pointwise(group_norm_tokens(a_tok, self.a_norm), self.a_qkv).view(n, -1, 3, heads, c // heads)
-        vh, ah = rs_mma_tokens(v_qkv, a_qkv, f, window, shift)
+        position = None
+        if self.position_frames > 0:
+            if f != self.position_frames:
+                raise ValueError(f"position-aware RS-MMA was built for {self.position_frames} frames, got {f}")
+            position = (self.v2a_position, self.a2v_position)
+        vh, ah = rs_mma_tokens(v_qkv, a_qkv, f, window, shift, position)
         vh = pointwise(vh, self.video_proj_out.video_conv).reshape(n, f, h, w, c).permute(0, 4, 1, 2, 3)
         ah = pointwise(ah, self.audio_proj_out.audio_conv).transpose(1, 2)
         return video + vh, audio + ah

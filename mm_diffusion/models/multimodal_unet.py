@@ -82,12 +82,17 @@ class ResBlock(nn.Module):
             return layers[1:](layers[0](h) * (1 + scale) + shift)
         return layers(h + emb_out)
 
-    def forward(self, video: torch.Tensor, audio: torch.Tensor, emb: torch.Tensor):
+    def forward(self, video: torch.Tensor, audio: torch.Tensor, emb):
+        """``emb``: ``[N, emb_channels]`` shared by both modalities, or a pair ``(video_emb, audio_emb)``
+        (per-modality timesteps): the shared ``emb_layers`` are then applied to each modality's own embedding."""
         vh, ah = resample_av(self.resample, self.video_in_layers(video), self.audio_in_layers(audio))
         video, audio = resample_av(self.resample, video, audio)
-        emb_out = self.emb_layers(emb)
-        video = self.video_skip_connection(video) + self._modulate(vh, self.video_out_layers, emb_out)
-        audio = self.audio_skip_connection(audio) + self._modulate(ah, self.audio_out_layers, emb_out)
+        if isinstance(emb, tuple):
+            v_emb, a_emb = self.emb_layers(emb[0]), self.emb_layers(emb[1])
+        else:
+            v_emb = a_emb = self.emb_layers(emb)
+        video = self.video_skip_connection(video) + self._modulate(vh, self.video_out_layers, v_emb)
+        audio = self.audio_skip_connection(audio) + self._modulate(ah, self.audio_out_layers, a_emb)
         if self.video_attention:
             video = temporal_attention(self.temporal_attention_block, spatial_attention(self.spatial_attention_block, video))
         if self.audio_attention:
@@ -154,6 +159,9 @@ class MultimodalUNet(nn.Module):
       - ``resblock_updown=False``: the published code crashes; here the output side upsamples with
         parameter-free nearest-neighbour layers (the input side keeps its residual down-blocks, as published).
       - ``num_classes``: a label embedding (``label_emb``) added to the timestep embedding.
+      - ``cross_attention_position``: RS-MMA blocks with learned relative temporal position biases (new
+        zero-initialised parameters ``*.v2a_position`` / ``*.a2v_position``; off = the published blocks).
+      - per-modality timesteps: ``forward`` accepts ``timesteps={"video": [N], "audio": [N]}``.
 
     ``forward(video [N, F, C, H, W], audio [N, C, L], timesteps [N], label=None, *, shift=None,
     generator=None) -> (video_out [N, F, C_out, H, W], audio_out [N, C_out, L])``.
@@ -186,6 +194,7 @@ class MultimodalUNet(nn.Module):
         resblock_updown=True,
         middle_cross_attention: Optional[bool] = None,
         max_dilation_exponent: int = 10,
+        cross_attention_position: bool = False,
     ):
         super().__init__()
         self.video_size = _number_list(video_size, "video_size")
@@ -196,6 +205,7 @@ class MultimodalUNet(nn.Module):
         self.video_attention_resolutions = _number_list(video_attention_resolutions, "video_attention_resolutions")
         self.audio_attention_resolutions = _number_list(audio_attention_resolutions, "audio_attention_resolutions")
         self.cross_attention_shift = bool(cross_attention_shift)
+        self.cross_attention_position = bool(cross_attention_position)
         self.model_channels = model_channels
         self.num_res_blocks = num_res_blocks
         self.num_classes = num_classes
@@ -231,7 +241,8 @@ class MultimodalUNet(nn.Module):
             )
 
         def cross_block(c, ds):
-            return CrossModalAttention(c, num_heads, num_head_channels, windows[ds], self.cross_attention_shift)
+            return CrossModalAttention(c, num_heads, num_head_channels, windows[ds], self.cross_attention_shift,
+                                       position_frames=frames if self.cross_attention_position else 0)
 
         self.input_blocks = nn.ModuleList([BlockSequence([InitialBlock(self.video_size[1], self.audio_size[0], ch)])])
         skip_channels = [ch]
@@ -394,7 +405,9 @@ class MultimodalUNet(nn.Module):
         shift: ShiftSpec = None,
         generator: Optional[torch.Generator] = None,
     ):
-        """``video: [N, F, C, H, W]``, ``audio: [N, C, L]``, ``timesteps: [N]`` (int or float),
+        """``video: [N, F, C, H, W]``, ``audio: [N, C, L]``, ``timesteps: [N]`` (int or float), or per-modality
+        timesteps ``{"video": [N], "audio": [N]}`` (each sub-net conditioned on its own t; equal values give
+        exactly the single-tensor outputs),
         ``label`` (alias ``y``): ``[N]`` int64 when ``num_classes`` is set.
         ``shift``: RS-MMA window offsets (see :meth:`draw_shifts`). Returns ``(video_out [N, F, C_out, H, W],
         audio_out [N, C_out, L])`` in the input dtype. The body runs in the dtype of the weights (a bf16 copy from
@@ -410,10 +423,18 @@ class MultimodalUNet(nn.Module):
             v_out, a_out = self._forward(video.to(dtype), audio.to(dtype), timesteps, label, iter(shifts))
         return v_out.to(video.dtype), a_out.to(audio.dtype)
 
-    def _forward(self, video, audio, timesteps, label, shifts):
-        emb = self.time_embed(timestep_embedding(timesteps, self.model_channels).to(video.dtype))
+    def _embed(self, timesteps, label):
+        """The timestep (+ label) embedding ``[N, emb]``; for dict timesteps ``{"video": [N], "audio": [N]}``
+        the pair ``(video_emb, audio_emb)``, the same ``time_embed`` applied to each modality's own t."""
+        if isinstance(timesteps, dict):
+            return tuple(self._embed(timesteps[k], label) for k in ("video", "audio"))
+        emb = self.time_embed(timestep_embedding(timesteps, self.model_channels).to(self.time_embed[0].weight.dtype))
         if self.num_classes is not None:
             emb = emb + self.label_emb(label)
+        return emb
+
+    def _forward(self, video, audio, timesteps, label, shifts):
+        emb = self._embed(timesteps, label)
         v = video.transpose(1, 2)  # [N, C, F, H, W]
         channels_last = self.channels_last
         if channels_last is None:
@@ -439,9 +460,15 @@ class MultimodalUNet(nn.Module):
                 f"{tuple(audio.shape)}"
             )
         n, f, c, h, w = video.shape
-        if audio.shape[0] != n or timesteps.shape != (n,):
+        if isinstance(timesteps, dict):
+            if set(timesteps) != {"video", "audio"}:
+                raise ValueError(f"per-modality timesteps need the keys 'video' and 'audio', got {sorted(timesteps)}")
+            shapes = [tuple(timesteps[k].shape) for k in ("video", "audio")]
+        else:
+            shapes = [tuple(timesteps.shape)]
+        if audio.shape[0] != n or any(s != (n,) for s in shapes):
             raise ValueError(
-                f"batch sizes differ: video {n}, audio {audio.shape[0]}, timesteps {tuple(timesteps.shape)} (want [{n}])"
+                f"batch sizes differ: video {n}, audio {audio.shape[0]}, timesteps {shapes} (want [{n}])"
             )
         if c != self.video_size[1] or audio.shape[1] != self.audio_size[0]:
             raise ValueError(

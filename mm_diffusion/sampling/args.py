@@ -61,7 +61,7 @@ def sample_defaults(job: str = "sample") -> Dict[str, Any]:
     if job != "video2audio":
         out.update(sr_model_path="", sr_sample_fn="dpm_solver", sr_steps=50, sr_batch_size=0, load_noise="")
     if job != "sample":
-        out.update(ref_path="", classifier_scale=0.0, sample_fn="ddpm" if job == "video2audio" else "dpm_solver")
+        out.update(ref_path="", classifier_scale=0.0, condition_mode="replacement", guidance_scale=1.0, sample_fn="ddpm" if job == "video2audio" else "dpm_solver")
     else:
         out.update(ref_path="")
     return out

@@ -92,7 +92,8 @@ def _synthetic_source(spec: str, video_size, audio_size, video_fps, audio_fps):
 def generate_conditional(model: torch.nn.Module, diffusion, reference: Dict[str, torch.Tensor], indices: Sequence[int], *,
                          mode: str, method: str = "dpm_solver", steps: Optional[int] = 20, seed: int = 42,
                          classifier_scale: float = 0.0, device="cpu", clip_denoised: bool = True,
-                         solver: Optional[Dict] = None, progress: bool = False, class_id: int = -1) -> Dict[str, torch.Tensor]:
+                         solver: Optional[Dict] = None, progress: bool = False, class_id: int = -1,
+                         condition_mode: str = "replacement", guidance_scale: float = 1.0) -> Dict[str, torch.Tensor]:
     """Generate the unknown modality of ``reference`` (``{"video": [n, F, C, H, W], "audio": [n, C, L]}``).
 
     ``mode``: ``audio2video`` (keep the audio, generate the video) or ``video2audio``. Returns the AV pair with
@@ -106,4 +107,5 @@ def generate_conditional(model: torch.nn.Module, diffusion, reference: Dict[str,
     return generate_av(model, diffusion, indices, video_size=video_size, audio_size=audio_size, method=method,
                        steps=steps, seed=seed, device=device, condition={known: reference[known]},
                        classifier_scale=classifier_scale, clip_denoised=clip_denoised, solver=solver,
-                       progress=progress, class_id=class_id)
+                       progress=progress, class_id=class_id, condition_mode=condition_mode,
+                       guidance_scale=guidance_scale)

@@ -13,6 +13,7 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 
 from ..diffusion import sample
+from ..diffusion.data_scale import clip_bounds, scale_data, unscale_data
 from .layout import derive_seed, make_generator
 
 __all__ = ["STREAMS", "multimodal_model_fn", "initial_noise", "sample_labels", "generate_av", "DPM_METHODS"]
@@ -65,7 +66,8 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
                 audio_size: Sequence[int], method: str = "dpm_solver", steps: Optional[int] = 20, seed: int = 42,
                 device="cpu", condition: Optional[Dict[str, torch.Tensor]] = None, classifier_scale: float = 0.0,
                 clip_denoised: bool = True, solver: Optional[Dict] = None, progress: bool = False,
-                class_id: int = -1) -> Dict[str, torch.Tensor]:
+                class_id: int = -1, condition_mode: str = "replacement",
+                guidance_scale: float = 1.0) -> Dict[str, torch.Tensor]:
     """Sample AV pairs for the global indices ``indices`` (``n = len(indices)``).
 
     Args:
@@ -80,6 +82,9 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
         class_id: for a class-conditional model, the class of every sample (-1: uniform per sample).
         clip_denoised: ddpm / ddim only; the DPM-Solvers run MM-Diffusion's settings (``dpm_solver``: no
             clipping, ``dpm_solver++``: dynamic thresholding) changed by ``solver`` (:func:`solver_overrides`).
+        condition_mode: ``"clean"``: the known modality given clean at its own t = 0 (models trained with
+            ``--independent_t_prob``), with classifier-free guidance ``guidance_scale`` (1 = none). A run's
+            ``--data_scale`` (``diffusion.data_scale``) scales the condition and is divided out of the result.
     Returns: ``{"video": [n, F, C, H, W], "audio": [n, C, L]}`` float32 on ``device``, values in [-1, 1].
     """
     if not indices:
@@ -93,11 +98,14 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
     if num_classes is None and int(class_id) >= 0:
         raise ValueError(f"--class_id {class_id} given but the model is not class-conditional (trained without --class_cond True)")
     labels = sample_labels(indices, seed, num_classes, device=device, class_id=class_id) if num_classes is not None else None
+    scale = getattr(diffusion, "data_scale", None)
     if condition is not None:
-        condition = {k: v.to(device=device, dtype=torch.float32) for k, v in condition.items()}
+        condition = scale_data({k: v.to(device=device, dtype=torch.float32) for k, v in condition.items()}, scale)
     kwargs = dict(steps=steps, **(solver or {})) if method in DPM_METHODS else dict(clip_denoised=clip_denoised)
-    out = sample(multimodal_model_fn(model, labels, shift_gen), noise, diffusion=diffusion, method=method,
-                 condition=condition, classifier_scale=float(classifier_scale), generator=sampler_gen,
-                 progress=progress, **kwargs)
+    if condition_mode != "replacement" or guidance_scale != 1.0 or scale:
+        kwargs.update(condition_mode=condition_mode, guidance_scale=float(guidance_scale), clip_bounds=clip_bounds(scale))
+    out = unscale_data(sample(multimodal_model_fn(model, labels, shift_gen), noise, diffusion=diffusion, method=method,
+                              condition=condition, classifier_scale=float(classifier_scale), generator=sampler_gen,
+                              progress=progress, **kwargs), scale)
     # the DPM-Solvers stop at t = 1/N without clipping: clamp as the original does when it saves the samples
     return {k: (v if condition and k in condition else v.clamp(-1.0, 1.0)) for k, v in out.items()}

@@ -174,7 +174,9 @@ def _one_batch(args, model, diffusion, sr, source, layout, indices, device, prog
     else:
         reference = source.batch(indices)
         av = generate_conditional(model, diffusion, {k: v.to(device) for k, v in reference.items()}, indices,
-                                  mode=args.job, classifier_scale=float(args.classifier_scale), **common)
+                                  mode=args.job, classifier_scale=float(args.classifier_scale),
+                                  condition_mode=str(args.condition_mode), guidance_scale=float(args.guidance_scale),
+                                  **common)
     sr_video = sr(args, av["video"], indices) if sr.enabled else None
     for i, k in enumerate(indices):
         extra = dict(video_fps=float(args.video_fps), audio_fps=int(args.audio_fps),

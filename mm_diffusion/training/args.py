@@ -114,6 +114,7 @@ def train_config_from_args(args, output_dir: str, device: torch.device, use_fp16
         seed=int(args.seed),
         max_nonfinite=int(args.max_nonfinite),
         progress=bool(args.progress),
+        independent_t_prob=float(getattr(args, "independent_t_prob", 0.0)),
     )
 
 

@@ -34,6 +34,8 @@ import torch.distributed as tdist
 import torch.nn as nn
 
 from ..diffusion import create_named_schedule_sampler
+from ..diffusion.data_scale import scale_data
+from ..diffusion.modality_timesteps import draw_modality_timesteps, shared_timesteps
 from ..diffusion.tree import tree_map
 from ..runs import dist
 from ..runs.checkpoint import (CheckpointSet, checkpoint_paths, find_latest_checkpoint, list_checkpoint_steps,
@@ -56,6 +58,12 @@ def fine_tuning_state_dict(model: nn.Module, state: Dict[str, torch.Tensor], sou
         if log is not None:
             log(f"fine-tuning from {source!r}: dropped its class embedding label_emb.weight (this model is "
                 f"unconditional); every other tensor is loaded")
+    own = model.state_dict()
+    added = [k for k in own if k.endswith(("v2a_position", "a2v_position")) and k not in state]
+    if added:  # position-aware RS-MMA on weights trained without it: its zero-initialised tables start as is
+        state = dict(state, **{k: own[k] for k in added})
+        if log is not None:
+            log(f"fine-tuning from {source!r}: {len(added)} RS-MMA position tables are new (zero-initialised)")
     return state
 
 __all__ = ["TrainConfig", "TrainLoop", "NonFiniteLossError", "resolve_resume", "ResumePlan"]
@@ -100,6 +108,7 @@ class TrainConfig:
     seed: int = 42
     max_nonfinite: int = 5
     progress: bool = True
+    independent_t_prob: float = 0.0
 
     def __post_init__(self):
         if int(self.batch_size) < 1:
@@ -300,13 +309,15 @@ class TrainLoop:
         total = n * self.world
         t, w = self.schedule.sample(total, self.device)
         noise = tree_map(lambda v: torch.randn((total,) + tuple(v.shape[1:]), device=v.device, dtype=v.dtype), x_start)
+        t = draw_modality_timesteps(self.schedule, t, self.cfg.independent_t_prob, self.device)
         rows = slice(self.rank, total, self.world)
-        return t[rows], w[rows], tree_map(lambda v: v[rows], noise)
+        return tree_map(lambda v: v[rows], t), w[rows], tree_map(lambda v: v[rows], noise)
 
     def run_step(self, batch) -> Dict[str, float]:
         """One optimizer step on ``batch`` (this rank's share). Returns the weighted loss terms (local sums)
         and counters; increments ``self.step`` whether or not the update was applied."""
         x_start, cond = self.task.prepare(batch, self.device)
+        x_start = scale_data(x_start, getattr(self.diffusion, "data_scale", None))
         t, weights, noise = self._draw(x_start)
         loss_total, sums = self._forward_backward(x_start, cond, t, weights, noise)
         grad_norm, loss_ok, grad_ok = self._check_gradients(loss_total)
@@ -319,7 +330,7 @@ class TrainLoop:
                 self.master.sync()
         self.step += 1
         out = dict(sums)
-        out["_count"] = torch.tensor(float(t.shape[0]), device=self.device)
+        out["_count"] = torch.tensor(float(shared_timesteps(t).shape[0]), device=self.device)
         out["_grad_norm"] = grad_norm.detach().float()
         out["_lr"] = lr
         return out
@@ -327,7 +338,7 @@ class TrainLoop:
     def _forward_backward(self, x_start, cond, t, weights, noise) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """Losses and gradients over the microbatches (DDP all-reduces once, after the last one); feeds the
         timestep sampler. Returns ``(weighted mean loss, {term: weighted local sum})``."""
-        n, mb = t.shape[0], int(self.cfg.microbatch)
+        n, mb = shared_timesteps(t).shape[0], int(self.cfg.microbatch)
         sums: Dict[str, torch.Tensor] = {}
         self.opt.zero_grad(set_to_none=True)
         loss_total = torch.zeros((), device=self.device)
@@ -338,7 +349,8 @@ class TrainLoop:
             with contextlib.nullcontext() if sync else self._ddp.no_sync():
                 with self._autocast():
                     losses = self.diffusion.training_losses(self.task.model_fn(self.net, self.task.take(cond, rows)),
-                                                            tree_map(lambda v: v[rows], x_start), t[rows],
+                                                            tree_map(lambda v: v[rows], x_start),
+                                                            tree_map(lambda v: v[rows], t),
                                                             noise=tree_map(lambda v: v[rows], noise))
                 loss = (losses["loss"].float() * weights[rows]).mean() * ((rows.stop - rows.start) / n)
                 (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
@@ -346,7 +358,7 @@ class TrainLoop:
             for key, value in losses.items():
                 term = (value.detach().float() * weights[rows]).sum()
                 sums[key] = sums[key] + term if key in sums else term
-            self.schedule.update_with_local_losses(t[rows], losses["loss"].detach())
+            self.schedule.update_with_local_losses(shared_timesteps(t)[rows], losses["loss"].detach())
         if self.master is not None:  # the bf16 copy's gradients, in float32, onto the master weights
             self.master.pull_grads()
         return loss_total, sums

@@ -8,7 +8,9 @@ import torch
 from ..tree import Tree, is_dict, randn_tree
 from .ddim import sample_ddim
 from .ddpm import sample_ddpm
+from .denoiser import Denoiser
 from .dpm_solver import sample_dpm_solver
+from .true_conditioning import CONDITION_MODES, CleanConditionDenoiser
 
 __all__ = ["sample", "METHODS", "SAMPLER_DEFAULTS", "solver_overrides"]
 
@@ -68,7 +70,8 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
            thresholding: Optional[bool] = None, clip_denoised: Optional[bool] = None,
            condition: Optional[Dict[str, torch.Tensor]] = None, classifier_scale: float = 0.0,
            generator: Optional[torch.Generator] = None, progress: bool = True,
-           callback: Optional[Callable[[dict], None]] = None, device=None) -> Tree:
+           callback: Optional[Callable[[dict], None]] = None, device=None, condition_mode: str = "replacement",
+           guidance_scale: float = 1.0, clip_bounds: Optional[Dict[str, float]] = None) -> Tree:
     """Generate samples (an AV pair, or a tensor) with any sampler.
 
     Args:
@@ -89,6 +92,10 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
             None: ddpm / ddim clip; ``dpm_solver`` does neither; ``dpm_solver++`` thresholds.
         condition: known modalities for zero-shot conditional generation, e.g. ``{"audio": a}``
             (audio-to-video); returned unchanged in the result. classifier_scale: gradient-guidance weight.
+        condition_mode: ``"replacement"`` (the paper's zero-shot method) or ``"clean"`` (the known modality given
+            clean at its own t = 0, for models trained with per-modality timesteps), with classifier-free
+            guidance ``guidance_scale`` across modalities (1 = none). clip_bounds: per-modality clamp bounds
+            ``{"audio": 2.5}`` for data diffused at a scale (``--data_scale``).
         generator: a ``torch.Generator`` (on ``device``) for all the randomness.
         progress: tqdm bar; callback: per-step ``callback({"i", "t", "x", "denoised"})``.
         device: where to draw noise from shapes (default: the generator's device, else CPU).
@@ -107,15 +114,40 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
     common = dict(clip_denoised=bool(settings.pop("clip_denoised")), thresholding=bool(settings.pop("thresholding")),
                   condition=condition, classifier_scale=classifier_scale, generator=generator, callback=callback,
                   progress=progress)
+    if condition_mode not in CONDITION_MODES:
+        raise ValueError(f"unknown condition_mode {condition_mode!r}; valid: {', '.join(CONDITION_MODES)}")
+    if condition_mode == "replacement" and guidance_scale != 1.0:
+        raise ValueError("guidance_scale applies to condition_mode 'clean' (a model trained with per-modality "
+                         "timesteps); the replacement method uses classifier_scale")
     if method in ("ddpm", "ddim"):
         unused = sorted(k for k in _SOLVER_ONLY if given[k] is not None)
         if unused:
             raise ValueError(f"{unused} only apply to the DPM-Solver methods, not {method!r}")
+        if steps is not None and isinstance(steps, int) and 1 <= steps < diffusion.num_timesteps:
+            diffusion = diffusion.respace(str(steps))
+            steps = None
+        model_fn = _wrap(model_fn, diffusion, common, condition_mode, guidance_scale, clip_bounds)
         return _sample_classic(model_fn, x, diffusion, method, steps, eta, common)
+    model_fn = _wrap(model_fn, diffusion, common, condition_mode, guidance_scale, clip_bounds)
     return sample_dpm_solver(
         model_fn, x, diffusion=diffusion, algorithm=method, steps=settings["steps"] if steps is None else steps,
         order=settings["order"], skip_type=settings["skip_type"], method=settings["solver_method"],
         solver_type=settings["solver_type"], denoise_to_zero=bool(settings["denoise_to_zero"]), **common)
+
+
+def _wrap(model_fn, diffusion, common: Dict[str, Any], condition_mode: str, guidance_scale: float,
+          clip_bounds: Optional[Dict[str, float]]):
+    """``model_fn`` itself for the default options; otherwise the :class:`Denoiser` every sampler will use
+    (samplers take a ready Denoiser as is): clean conditioning with guidance, or per-modality clip bounds."""
+    if condition_mode == "replacement" and not clip_bounds:
+        return model_fn
+    kwargs = dict(condition=common["condition"], clip_denoised=common["clip_denoised"],
+                  thresholding=common["thresholding"], generator=common["generator"], clip_bounds=clip_bounds)
+    if condition_mode == "clean":
+        if common["classifier_scale"]:
+            raise ValueError("classifier_scale belongs to condition_mode 'replacement'; use guidance_scale")
+        return CleanConditionDenoiser(model_fn, diffusion, guidance_scale=guidance_scale, **kwargs)
+    return Denoiser(model_fn, diffusion, classifier_scale=common["classifier_scale"], **kwargs)
 
 
 def _sample_classic(model_fn, x: Tree, diffusion, method: str, steps: Optional[int], eta: float, common) -> Tree:

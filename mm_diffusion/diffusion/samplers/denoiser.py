@@ -40,11 +40,12 @@ class Denoiser:
         clip_denoised: clamp predicted ``x0`` of generated modalities to [-1, 1] (eps re-derived).
         thresholding: dynamic thresholding of predicted ``x0`` instead of the plain clamp.
         generator: randomness for the replacement noise.
+        clip_bounds: per-modality clamp bounds (``{"audio": 2.5}``: data diffused at a scale); 1 elsewhere.
     """
 
     def __init__(self, model_fn: Callable, diffusion: GaussianDiffusion, *, condition: Optional[Dict[str, torch.Tensor]] = None,
                  classifier_scale: float = 0.0, clip_denoised: bool = True, thresholding: bool = False,
-                 generator: Optional[torch.Generator] = None):
+                 generator: Optional[torch.Generator] = None, clip_bounds: Optional[Dict[str, float]] = None):
         if classifier_scale < 0:
             raise ValueError(f"classifier_scale must be >= 0, got {classifier_scale}")
         if classifier_scale > 0 and not condition:
@@ -56,6 +57,7 @@ class Denoiser:
         self.clip_denoised = bool(clip_denoised)
         self.thresholding = bool(thresholding)
         self.generator = generator
+        self.clip_bounds = dict(clip_bounds or {})
         self._checked = False
 
     @property
@@ -99,10 +101,15 @@ class Denoiser:
         """Clip / threshold ``pred_xstart`` (only ``keys`` of a dict; all if None) and re-derive eps."""
         if not (self.clip_denoised or self.thresholding):
             return pred
-        fix = dynamic_threshold if self.thresholding else (lambda v: v.clamp(-1.0, 1.0))
+        def fix(v, key=None):
+            if self.thresholding:
+                return dynamic_threshold(v)
+            bound = float(self.clip_bounds.get(key, 1.0))
+            return v.clamp(-bound, bound)
+
         if is_dict(x):
             chosen = list(x) if keys is None else keys
-            x0 = {k: (fix(v) if k in chosen else v) for k, v in pred.pred_xstart.items()}
+            x0 = {k: (fix(v, k) if k in chosen else v) for k, v in pred.pred_xstart.items()}
             eps = {k: (at.eps_from_x0(x[k], x0[k]) if k in chosen else v) for k, v in pred.eps.items()}
         else:
             x0 = fix(pred.pred_xstart)
