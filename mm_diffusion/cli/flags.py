@@ -393,7 +393,7 @@ def model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
     video_size = _int_list(get("video_size"), "video_size", 4)
     audio_size = _int_list(get("audio_size"), "audio_size", 2)
     learn_sigma = str2bool(get("learn_sigma"))
-    return dict(
+    kwargs = dict(
         video_size=video_size,
         audio_size=audio_size,
         model_channels=int(get("num_channels")),
@@ -417,8 +417,10 @@ def model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
         num_heads_upsample=int(get("num_heads_upsample")),
         use_scale_shift_norm=str2bool(get("use_scale_shift_norm")),
         resblock_updown=str2bool(get("resblock_updown")),
-        cross_attention_position=str2bool(get("cross_attention_position")),
     )
+    if str2bool(get("cross_attention_position")):  # an addition: absent (the published network) unless on
+        kwargs["cross_attention_position"] = True
+    return kwargs
 
 
 def sr_model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
