@@ -1,4 +1,4 @@
-"""The one sampling entry point the pipelines use."""
+"""The one sampling entry point every job (sample, demo, probe, training previews) uses."""
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Sequence, Union
@@ -114,11 +114,7 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
     common = dict(clip_denoised=bool(settings.pop("clip_denoised")), thresholding=bool(settings.pop("thresholding")),
                   condition=condition, classifier_scale=classifier_scale, generator=generator, callback=callback,
                   progress=progress)
-    if condition_mode not in CONDITION_MODES:
-        raise ValueError(f"unknown condition_mode {condition_mode!r}; valid: {', '.join(CONDITION_MODES)}")
-    if condition_mode == "replacement" and guidance_scale != 1.0:
-        raise ValueError("guidance_scale applies to condition_mode 'clean' (a model trained with per-modality "
-                         "timesteps); the replacement method uses classifier_scale")
+    _check_condition_mode(condition_mode, guidance_scale)
     if method in ("ddpm", "ddim"):
         unused = sorted(k for k in _SOLVER_ONLY if given[k] is not None)
         if unused:
@@ -133,6 +129,14 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
         model_fn, x, diffusion=diffusion, algorithm=method, steps=settings["steps"] if steps is None else steps,
         order=settings["order"], skip_type=settings["skip_type"], method=settings["solver_method"],
         solver_type=settings["solver_type"], denoise_to_zero=bool(settings["denoise_to_zero"]), **common)
+
+
+def _check_condition_mode(condition_mode: str, guidance_scale: float) -> None:
+    if condition_mode not in CONDITION_MODES:
+        raise ValueError(f"unknown condition_mode {condition_mode!r}; valid: {', '.join(CONDITION_MODES)}")
+    if condition_mode == "replacement" and guidance_scale != 1.0:
+        raise ValueError("guidance_scale applies to condition_mode 'clean' (a model trained with per-modality "
+                         "timesteps); the replacement method uses classifier_scale")
 
 
 def _wrap(model_fn, diffusion, common: Dict[str, Any], condition_mode: str, guidance_scale: float,
