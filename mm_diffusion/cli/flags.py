@@ -10,12 +10,14 @@ Public API (stable; the jobs import it):
 ``sr_model_and_diffusion_defaults() -> dict``
     Super-resolution U-Net + diffusion flags (``sr_`` prefixed as in the original; defaults are the
     published 64->256 model).
-``add_dict_to_argparser(parser, defaults)``
-    One ``--key`` per entry. Types follow the default: bool -> ``True/False/1/0/yes/no``; int; float;
+``add_dict_to_argparser(parser, defaults, *, helps=None, types=None, choices=None)``
+    One ``--key`` per entry, for every job (train, sample, SR, evaluate, demo). Types follow the default: bool ->
+    ``True/False/1/0/yes/no`` (bare ``--flag``: True); int; float;
     str; ``None`` -> str (``"None"`` or ``""`` stay ``None``); list/tuple -> comma list of numbers
     (``"16,3,64,64"`` -> ``[16, 3, 64, 64]``, ``""`` -> ``[]``). A flag the parser already has is
     skipped (the first dict wins), so dicts that share keys (``use_fp16``, ``noise_schedule``) can
-    be merged into one parser.
+    be merged into one parser. A job passes its own help texts, the types of its None-default flags and
+    any choices.
 ``add_config_flag(parser)`` / ``parse_args(parser, argv=None)``
     ``--config NAME`` starts from a registry configuration (``tiny``, ``small``, ``demo``, ``paper``,
     ``sr_tiny``, ``sr_paper``): its values become the defaults, explicit flags still override them.
@@ -232,31 +234,43 @@ def _existing_dests(parser: argparse.ArgumentParser) -> set:
     return {a.dest for a in parser._actions}  # noqa: SLF001 (argparse has no public accessor)
 
 
-def add_dict_to_argparser(parser: argparse.ArgumentParser, defaults: Mapping[str, Any]) -> argparse.ArgumentParser:
-    """Add ``--key`` for every entry of ``defaults`` (types from the default values, see the module doc).
+def add_dict_to_argparser(parser: argparse.ArgumentParser, defaults: Mapping[str, Any], *,
+                          helps: Optional[Mapping[str, str]] = None, types: Optional[Mapping[str, Any]] = None,
+                          choices: Optional[Mapping[str, Sequence[Any]]] = None) -> argparse.ArgumentParser:
+    """Add ``--key`` for every entry of ``defaults`` (types from the default values, see the module doc); a
+    boolean flag given bare (``--no_progress``) means True.
 
-    Keys the parser already has are left alone. Returns ``parser``.
+    ``helps``: a job's own explanations (else the shared FLAG_HELP table); ``types``: the type of flags whose
+    default is None (else an optional string); ``choices``: allowed values. Keys the parser already has are
+    left alone. Returns ``parser``.
     """
     have = _existing_dests(parser)
+    helps, types, choices = helps or {}, types or {}, choices or {}
     for key, value in defaults.items():
         if key in have:
             continue
+        extra: Dict[str, Any] = {}
         if isinstance(value, bool):
             kind: Any = str2bool
             meta = "BOOL"
+            extra = dict(nargs="?", const=True)
         elif isinstance(value, (list, tuple)):
             kind, meta = number_list, "A,B,..."
             value = list(value)
         elif value is None:
-            kind, meta = _optional_str, "STR"
+            kind = types.get(key, _optional_str)
+            meta = {int: "INT", float: "FLOAT"}.get(kind, "STR")
         elif isinstance(value, int):
             kind, meta = int, "INT"
         elif isinstance(value, float):
             kind, meta = float, "FLOAT"
         else:
             kind, meta = str, "STR"
-        parser.add_argument(f"--{key}", default=copy.deepcopy(value), type=kind, metavar=meta,
-                            help=describe(key, _show(value)))
+        if key in choices:
+            extra["choices"] = tuple(choices[key])
+            meta = None
+        text = f"{helps[key]} (default: {_show(value)})" if key in helps else describe(key, _show(value))
+        parser.add_argument(f"--{key}", default=copy.deepcopy(value), type=kind, metavar=meta, help=text, **extra)
         have.add(key)
     return parser
 

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from ..cli.flags import create_model_and_diffusion, model_kwargs_from_args, run_rates
+from ..cli.flags import add_dict_to_argparser, create_model_and_diffusion, model_kwargs_from_args, run_rates
 from ..cli.errors import run_cli
 from ..runs.checkpoint import file_sha256, load_model_weights
 from ..sampling.conditional import generate_conditional
@@ -52,41 +52,45 @@ MISSING_CHECKPOINT = ("--checkpoint {path} does not exist: give a coupled U-Net 
 SHEET_CLIPS = 8  # clips per contact sheet
 
 
+def demo_defaults() -> Dict[str, Any]:
+    """The demo's flags and their defaults."""
+    return dict(checkpoint="", out="outputs/demo", num_samples=32, num_conditional=16, num_real=64, steps=20,
+                method="dpm_solver", classifier_scale=0.0, condition_mode="replacement", guidance_scale=1.0,
+                batch_size=16, seed=1_000_003, precision="auto", threads=2, no_progress=False)
+
+
+DEMO_HELP = {
+    "checkpoint": f"coupled U-Net weights (.pt/.pth/.safetensors) with its flags in <name>.json or config.json "
+                  f"beside it ('': {DEFAULT_CHECKPOINT})",
+    "out": "output folder",
+    "num_samples": "unconditional samples",
+    "num_conditional": "held-out clips for audio-to-video and for video-to-audio (>= 2)",
+    "num_real": "held-out real clips scored for the real / shuffled rows (>= 2)",
+    "steps": "DPM-Solver steps",
+    "method": "sampler",
+    "classifier_scale": "audio-to-video / video-to-audio: 0 = replacement only; > 0 adds gradient guidance of this "
+                        "scale (slower: a backward pass per step)",
+    "condition_mode": "audio-to-video / video-to-audio: replacement (the paper's zero-shot method) or clean (the "
+                      "known modality at its own t = 0; for models trained with --independent_t_prob)",
+    "guidance_scale": "--condition_mode clean: classifier-free guidance across modalities (1 = none)",
+    "batch_size": "samples per model batch",
+    "seed": f"held-out dataset seed and sampling seed (>= {HELD_OUT_MIN_SEED})",
+    "precision": "fp32, or bf16 (a bf16 copy of the network, computed with the CPU's bf16 units); auto: bf16 on a "
+                 "CPU with native bf16 (AMX or AVX512-BF16), else fp32",
+    "threads": "torch CPU threads",
+    "no_progress": "no progress bars",
+}
+
+
 def create_parser() -> argparse.ArgumentParser:
+    """Flags of ``python -m mm_diffusion.demo``, through the flag builder every job uses."""
     parser = argparse.ArgumentParser(
         prog="python -m mm_diffusion.demo",
         description="Generate AV samples from the demo checkpoint, zero-shot audio-to-video / video-to-audio on "
                     "held-out synthetic clips, score everything with the synthetic analyser and print one table.")
-    parser.add_argument("--checkpoint", default="",
-                        help=f"coupled U-Net weights (.pt/.pth/.safetensors) with its flags in <name>.json or "
-                             f"config.json beside it (default: {DEFAULT_CHECKPOINT})")
-    parser.add_argument("--out", default="outputs/demo", help="output folder (default: outputs/demo)")
-    parser.add_argument("--num_samples", type=int, default=32, help="unconditional samples (default: 32)")
-    parser.add_argument("--num_conditional", type=int, default=16,
-                        help="held-out clips for audio-to-video and for video-to-audio (default: 16, >= 2)")
-    parser.add_argument("--num_real", type=int, default=64,
-                        help="held-out real clips scored for the real / shuffled rows (default: 64, >= 2)")
-    parser.add_argument("--steps", type=int, default=20, help="DPM-Solver steps (default: 20)")
-    parser.add_argument("--method", default="dpm_solver", choices=("dpm_solver", "dpm_solver++"),
-                        help="sampler (default: dpm_solver)")
-    parser.add_argument("--classifier_scale", type=float, default=0.0,
-                        help="audio-to-video / video-to-audio: 0 = replacement only; > 0 adds gradient guidance of "
-                             "this scale (slower: a backward pass per step) (default: 0)")
-    parser.add_argument("--condition_mode", default="replacement", choices=("replacement", "clean"),
-                        help="audio-to-video / video-to-audio: replacement (the paper's zero-shot method) or clean "
-                             "(the known modality at its own t = 0; for models trained with --independent_t_prob) "
-                             "(default: replacement)")
-    parser.add_argument("--guidance_scale", type=float, default=1.0,
-                        help="--condition_mode clean: classifier-free guidance across modalities (1 = none) (default: 1)")
-    parser.add_argument("--batch_size", type=int, default=16, help="samples per model batch (default: 16)")
-    parser.add_argument("--seed", type=int, default=1_000_003,
-                        help=f"held-out dataset seed and sampling seed (default: 1000003; >= {HELD_OUT_MIN_SEED})")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                        help="fp32, or bf16 (a bf16 copy of the network, computed with the CPU's bf16 units); auto: "
-                             "bf16 on a CPU with native bf16 (AMX or AVX512-BF16), else fp32 (default: auto)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
-    parser.add_argument("--no_progress", action="store_true", help="no progress bars")
-    return parser
+    return add_dict_to_argparser(parser, demo_defaults(), helps=DEMO_HELP, choices={
+        "method": ("dpm_solver", "dpm_solver++"), "condition_mode": ("replacement", "clean"),
+        "precision": ("auto", "fp32", "bf16")})
 
 
 def check_args(args: argparse.Namespace) -> argparse.Namespace:

@@ -29,6 +29,7 @@ import time
 from typing import Any, Dict, List, Optional, Sequence
 
 from ..cli.errors import run_cli
+from ..cli.flags import add_dict_to_argparser
 from ..runs import dist
 from ..runs.files import jsonable, write_json
 from . import metrics
@@ -126,45 +127,20 @@ FLAG_HELP = {
 }
 
 
-def _str2bool(v: str) -> bool:
-    if isinstance(v, bool):
-        return v
-    if v.lower() in ("1", "true", "yes", "y", "t"):
-        return True
-    if v.lower() in ("0", "false", "no", "n", "f"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean, got {v!r}")
-
-
 def create_argparser() -> argparse.ArgumentParser:
+    """Flags of ``python -m mm_diffusion.evaluate``, through the flag builder every job uses."""
+    from .i3d_protocols import PROTOCOLS
+
     parser = argparse.ArgumentParser(
         prog="python -m mm_diffusion.evaluate",
         description="FVD / KVD (I3D) and FAD (AudioCLIP or VGGish) between two folders of videos. "
                     "Launch with mpiexec -n N or torchrun --nproc_per_node N to spread the work.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    types = {
-        "sample_num": int, "batch_size": int, "video_fps": int, "audio_fps": int, "frame_stride": int,
-        "num_workers": int, "kvd_subsets": int, "kvd_subset_size": int, "fad_scale": float,
-    }
-    for name, default in evaluate_defaults().items():
-        flag = f"--{name}"
-        help_text = FLAG_HELP[name]
-        if isinstance(default, bool):
-            parser.add_argument(flag, type=_str2bool, nargs="?", const=True, default=default, help=help_text)
-        elif name == "video_features":
-            parser.add_argument(flag, choices=("logits", "pool"), default=default, help=help_text)
-        elif name == "fd_method":
-            parser.add_argument(flag, choices=metrics.FD_METHODS, default=default, help=help_text)
-        elif name == "audio_encoder":
-            parser.add_argument(flag, choices=AUDIO_ENCODERS, default=default, help=help_text)
-        elif name == "protocol":
-            from .i3d_protocols import PROTOCOLS
-
-            parser.add_argument(flag, choices=tuple(PROTOCOLS), default=default, help=help_text)
-        else:
-            parser.add_argument(flag, type=types.get(name, str), default=default, help=help_text)
-    return parser
+    return add_dict_to_argparser(
+        parser, evaluate_defaults(), helps=FLAG_HELP,
+        types={"audio_fps": int, "frame_stride": int, "fad_scale": float},
+        choices={"video_features": ("logits", "pool"), "fd_method": metrics.FD_METHODS,
+                 "audio_encoder": AUDIO_ENCODERS, "protocol": tuple(PROTOCOLS)})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -132,3 +132,18 @@ def test_every_registry_config_round_trips_through_its_flags(name):
 def test_default_flags_are_the_published_configs():
     assert _lists(flags.model_kwargs_from_args(flags.model_defaults())) == _lists(MODEL_CONFIGS["paper"])
     assert _lists(flags.sr_model_kwargs_from_args(flags.sr_model_defaults())) == _lists(SR_CONFIGS["sr_paper"])
+
+
+def test_flag_builder_job_options_bare_bools_types_choices_helps():
+    import argparse
+
+    parser = flags.add_dict_to_argparser(
+        argparse.ArgumentParser(), {"no_progress": False, "fad_scale": None, "protocol": "a", "out": "x"},
+        helps={"out": "output folder"}, types={"fad_scale": float}, choices={"protocol": ("a", "b")})
+    args = parser.parse_args(["--no_progress", "--fad_scale", "2.5"])
+    assert args.no_progress is True and args.fad_scale == 2.5 and args.protocol == "a"
+    assert parser.parse_args(["--no_progress", "False"]).no_progress is False
+    assert parser.parse_args([]).fad_scale is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--protocol", "c"])
+    assert "output folder (default: 'x')" in parser.format_help()
