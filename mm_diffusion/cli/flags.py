@@ -401,67 +401,60 @@ def _num_classes(get, prefix: str) -> Optional[int]:
     return n
 
 
+def _from_table(get, defaults: Mapping[str, Any], table, special: Mapping[str, Any]) -> Dict[str, Any]:
+    """Constructor keyword arguments read through a rename table: ``special[keyword]()`` where given, else the
+    flag's value converted by the type of its default (bool, int, float, str, list of ints)."""
+    out: Dict[str, Any] = {}
+    for flag, keyword in table:
+        if keyword in special:
+            out[keyword] = special[keyword]()
+            continue
+        value, default = get(flag), defaults[flag]
+        if isinstance(default, bool):
+            out[keyword] = str2bool(value)
+        elif isinstance(default, (list, tuple)):
+            out[keyword] = _int_list(value, flag)
+        elif isinstance(default, int):
+            out[keyword] = int(value)
+        elif isinstance(default, float):
+            out[keyword] = float(value)
+        else:
+            out[keyword] = str(value)
+    return out
+
+
 def model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
-    """``MultimodalUNet`` keyword arguments from coupled-model flags (see :func:`model_defaults`)."""
-    get = _with_defaults(args, model_and_diffusion_defaults())
+    """``MultimodalUNet`` keyword arguments from coupled-model flags (see :func:`model_defaults`), read through
+    :data:`MODEL_FLAGS`."""
+    defaults = model_and_diffusion_defaults()
+    get = _with_defaults(args, defaults)
     video_size = _int_list(get("video_size"), "video_size", 4)
     audio_size = _int_list(get("audio_size"), "audio_size", 2)
-    learn_sigma = str2bool(get("learn_sigma"))
-    kwargs = dict(
-        video_size=video_size,
-        audio_size=audio_size,
-        model_channels=int(get("num_channels")),
-        video_out_channels=2 * video_size[1] if learn_sigma else video_size[1],
-        audio_out_channels=2 * audio_size[0] if learn_sigma else audio_size[0],
-        num_res_blocks=int(get("num_res_blocks")),
-        cross_attention_resolutions=_int_list(get("cross_attention_resolutions"), "cross_attention_resolutions"),
-        cross_attention_windows=_int_list(get("cross_attention_windows"), "cross_attention_windows"),
-        cross_attention_shift=str2bool(get("cross_attention_shift")),
-        video_attention_resolutions=_int_list(get("video_attention_resolutions"), "video_attention_resolutions"),
-        audio_attention_resolutions=_int_list(get("audio_attention_resolutions"), "audio_attention_resolutions"),
-        video_type=str(get("video_type")),
-        audio_type=str(get("audio_type")),
-        dropout=float(get("dropout")),
-        channel_mult=list(_channel_mult(get("channel_mult"), video_size[-1], "channel_mult")),
-        num_classes=_num_classes(get, ""),
-        use_checkpoint=str2bool(get("use_checkpoint")),
-        use_fp16=str2bool(get("use_fp16")),
-        num_heads=int(get("num_heads")),
-        num_head_channels=int(get("num_head_channels")),
-        num_heads_upsample=int(get("num_heads_upsample")),
-        use_scale_shift_norm=str2bool(get("use_scale_shift_norm")),
-        resblock_updown=str2bool(get("resblock_updown")),
-    )
+    kwargs = _from_table(get, defaults, MODEL_FLAGS, {
+        "video_size": lambda: video_size, "audio_size": lambda: audio_size,
+        "channel_mult": lambda: list(_channel_mult(get("channel_mult"), video_size[-1], "channel_mult")),
+        "num_classes": lambda: _num_classes(get, "")})
+    doubled = 2 if str2bool(get("learn_sigma")) else 1
+    kwargs.update(video_out_channels=doubled * video_size[1], audio_out_channels=doubled * audio_size[0])
     if str2bool(get("cross_attention_position")):  # an addition: absent (the published network) unless on
         kwargs["cross_attention_position"] = True
     return kwargs
 
 
 def sr_model_kwargs_from_args(args: ArgsLike) -> Dict[str, Any]:
-    """``SuperResModel`` keyword arguments from SR flags (see :func:`sr_model_defaults`)."""
-    get = _with_defaults(args, sr_model_and_diffusion_defaults())
+    """``SuperResModel`` keyword arguments from SR flags (see :func:`sr_model_defaults`), read through
+    :data:`SR_FLAGS`."""
+    defaults = sr_model_and_diffusion_defaults()
+    get = _with_defaults(args, defaults)
     large, small = int(get("large_size")), int(get("small_size"))
     if small <= 0 or large <= 0 or small > large:
         raise ValueError(f"need 0 < --small_size <= --large_size, got small_size={small}, large_size={large}")
-    learn_sigma = str2bool(get("sr_learn_sigma"))
-    return dict(
-        image_size=large,
-        in_channels=3,
-        model_channels=int(get("sr_num_channels")),
-        out_channels=6 if learn_sigma else 3,
-        num_res_blocks=int(get("sr_num_res_blocks")),
-        attention_resolutions=_int_list(get("sr_attention_resolutions"), "sr_attention_resolutions"),
-        dropout=float(get("sr_dropout")),
-        channel_mult=list(_channel_mult(get("sr_channel_mult"), large, "sr_channel_mult")),
-        num_classes=_num_classes(get, "sr_"),
-        use_checkpoint=str2bool(get("use_checkpoint")),
-        use_fp16=str2bool(get("use_fp16")),
-        num_heads=int(get("sr_num_heads")),
-        num_head_channels=int(get("sr_num_head_channels")),
-        num_heads_upsample=int(get("sr_num_heads_upsample")),
-        use_scale_shift_norm=str2bool(get("sr_use_scale_shift_norm")),
-        resblock_updown=str2bool(get("sr_resblock_updown")),
-    )
+    kwargs = _from_table(get, defaults, SR_FLAGS, {
+        "image_size": lambda: large,
+        "channel_mult": lambda: list(_channel_mult(get("sr_channel_mult"), large, "sr_channel_mult")),
+        "num_classes": lambda: _num_classes(get, "sr_")})
+    kwargs.update(in_channels=3, out_channels=6 if str2bool(get("sr_learn_sigma")) else 3)
+    return kwargs
 
 
 def diffusion_kwargs_from_args(args: ArgsLike, sr: bool = False) -> Dict[str, Any]:
