@@ -42,52 +42,20 @@ def measure(config: str, mode: str, device: str, dtype: str, batch: int, warmup:
     """One measurement in this process. Returns a dict of timings (seconds) and memory (MiB)."""
     import torch
 
+    from benchmarks.precision_steps import precision_steps
     from mm_diffusion.models.configs import create_model
 
     torch.set_num_threads(threads)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    from mm_diffusion.models.precision import MasterWeights
-
     torch.manual_seed(0)
     model = create_model(config).to(device)
-    # bf16: a bf16 compute copy with float32 master weights (cast once per optimizer step);
-    # bf16_autocast / fp16: float32 weights under autocast (fp16 with a grad scaler).
-    master = MasterWeights(model) if dtype == "bf16" else None
-    compute = master.compute if master is not None else model
-    compute.channels_last = {"auto": None, "cl": True, "cf": False}[layout]
-    net = torch.compile(compute) if compile_model else compute
     f, c, h, w = model.video_size
     video = torch.randn(batch, f, c, h, w, device=device)
     audio = torch.randn(batch, model.audio_size[0], model.audio_size[1], device=device)
     t = torch.randint(0, 1000, (batch,), device=device)
-    amp = {"bf16_autocast": torch.bfloat16, "fp16": torch.float16}.get(dtype)
-    autocast = torch.autocast(device.split(":")[0], dtype=amp or torch.bfloat16, enabled=amp is not None)
-    scaler = torch.amp.GradScaler("cuda") if dtype == "fp16" else None
-    if mode == "train":
-        compute.train()
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
-
-        def step():
-            with autocast:
-                v, a = net(video, audio, t)
-                loss = (v.float() - video).square().mean() + (a.float() - audio).square().mean()
-            opt.zero_grad(set_to_none=True)
-            (scaler.scale(loss) if scaler is not None else loss).backward()
-            if master is not None:
-                master.pull_grads()
-            if scaler is not None:
-                scaler.step(opt)
-                scaler.update()
-            else:
-                opt.step()
-            if master is not None:
-                master.sync()
-    else:
-        compute.eval()
-
-        def step():
-            with torch.no_grad(), autocast:
-                net(video, audio, t)
+    train_step, forward = precision_steps(model, dtype, video, audio, t, compile_backend="inductor" if compile_model else "",
+                                          channels_last={"auto": None, "cl": True, "cf": False}[layout])
+    step = train_step if mode == "train" else forward
 
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()

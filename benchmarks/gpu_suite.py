@@ -94,36 +94,12 @@ def forward_flops(torch, model, device) -> int:
 
 
 def train_step_fn(torch, model, precision: str, batch: int, device, compile_model: str = ""):
-    """A closure running one train step of ``model`` at ``precision`` (see ``mm_diffusion.models.precision``),
+    """A closure running one train step of ``model`` at ``precision`` (``benchmarks/precision_steps.py``),
     through ``torch.compile(backend=compile_model)`` when that is not empty."""
-    from mm_diffusion.models.precision import MasterWeights
+    from benchmarks.precision_steps import precision_steps
 
-    master = MasterWeights(model) if precision == "bf16" else None
-    net = master.compute if master is not None else model
-    net = torch.compile(net, backend=compile_model) if compile_model else net
-    amp = {"bf16_autocast": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, **({"fused": True} if device.type == "cuda" else {}))
     video, audio, t = _inputs(torch, model, batch, device)
-
-    def step():
-        with torch.autocast(device.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
-            v, a = net(video, audio, t)
-            loss = (v.float() - video).square().mean() + (a.float() - audio).square().mean()
-        opt.zero_grad(set_to_none=True)
-        (scaler.scale(loss) if scaler is not None else loss).backward()
-        if master is not None:
-            master.pull_grads()
-        if scaler is not None:
-            scaler.step(opt)
-            scaler.update()
-        else:
-            opt.step()
-        if master is not None:
-            master.sync()
-        return loss
-
-    return step
+    return precision_steps(model, precision, video, audio, t, compile_backend=compile_model)[0]
 
 
 def _peak_mib(torch, device) -> float:
