@@ -28,6 +28,12 @@ def write_unconditional(layout: OutputLayout, index: int, video: torch.Tensor, a
                         video_fps: float, audio_fps: int, sr_video: Optional[torch.Tensor] = None) -> None:
     """Write sample ``index``: ``video: [F, C, H, W]``, ``audio: [C, L]`` (float in [-1, 1]) and, when the layout
     has an SR product, ``sr_video: [F, C, H', W']`` with the same audio."""
+    _write_av(layout, index, video, audio, sr_video, video_fps, audio_fps, "original")
+
+
+def _write_av(layout: OutputLayout, index: int, video: torch.Tensor, audio: torch.Tensor,
+              sr_video: Optional[torch.Tensor], video_fps: float, audio_fps: int, product: str) -> None:
+    """The wav, the frames, the SR video (when the layout has one) and, last, the ``product`` video of a sample."""
     video, audio = video.detach().float().cpu(), audio.detach().float().cpu()
     media.write_wav(layout.path(index, "audio"), audio, int(audio_fps))
     media.write_frames_png(layout.path(index, "frames"), video)
@@ -35,7 +41,7 @@ def write_unconditional(layout: OutputLayout, index: int, video: torch.Tensor, a
         if sr_video is None:
             raise ValueError("the layout has an SR product but no sr_video was given")
         _video_file(layout.path(index, "sr"), sr_video.detach().float().cpu(), audio, video_fps, audio_fps)
-    _video_file(layout.path(index, "original"), video, audio, video_fps, audio_fps)
+    _video_file(layout.path(index, product), video, audio, video_fps, audio_fps)
 
 
 def write_conditional(layout: OutputLayout, index: int, gt_video: torch.Tensor, gt_audio: torch.Tensor,
@@ -44,13 +50,6 @@ def write_conditional(layout: OutputLayout, index: int, gt_video: torch.Tensor, 
     """Write conditional sample ``index``: the condition clip ``gt_video [F, C, H, W]`` / ``gt_audio [C, L]`` to
     ``gt/``, the reconstruction ``video`` / ``audio`` (the known one equal to the condition) to
     ``reconstruct/`` plus its wav and frames, and the SR video (with the reconstruction's audio) to ``sr/``."""
-    video, audio = video.detach().float().cpu(), audio.detach().float().cpu()
     _video_file(layout.path(index, "gt"), gt_video.detach().float().cpu(), gt_audio.detach().float().cpu(),
                 video_fps, audio_fps)
-    media.write_wav(layout.path(index, "audio"), audio, int(audio_fps))
-    media.write_frames_png(layout.path(index, "frames"), video)
-    if "sr" in layout.products:
-        if sr_video is None:
-            raise ValueError("the layout has an SR product but no sr_video was given")
-        _video_file(layout.path(index, "sr"), sr_video.detach().float().cpu(), audio, video_fps, audio_fps)
-    _video_file(layout.path(index, "reconstruct"), video, audio, video_fps, audio_fps)
+    _write_av(layout, index, video, audio, sr_video, video_fps, audio_fps, "reconstruct")
