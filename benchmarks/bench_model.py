@@ -5,8 +5,8 @@ Measures, per named config (``tiny``, ``small``, ``demo`` at its training batch 
   - ``forward``: eval-mode forward, no grad;
   - ``train``: train-mode forward + backward + AdamW step;
 each the median of ``--repeats`` runs after ``--warmup`` runs, and peak memory (CPU: peak RSS of a fresh
-worker process above its baseline; CUDA: ``torch.cuda.max_memory_allocated``). On CUDA both fp32 and bf16
-autocast are measured. It also times vectorised RS-MMA against the per-frame loop used as the test oracle.
+worker process above its baseline; CUDA: ``torch.cuda.max_memory_allocated``). Default precisions: fp32 and
+bf16 on the CPU, plus bf16_autocast on CUDA (``--dtypes``). It also times vectorised RS-MMA against the per-frame loop used as the test oracle.
 
     python benchmarks/bench_model.py                       # CPU, 2 threads, the project's targets
     python benchmarks/bench_model.py --device cuda --configs tiny,small,paper --batch 4

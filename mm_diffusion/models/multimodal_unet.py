@@ -428,7 +428,7 @@ class MultimodalUNet(nn.Module):
         the pair ``(video_emb, audio_emb)``, the same ``time_embed`` applied to each modality's own t."""
         if isinstance(timesteps, dict):
             return tuple(self._embed(timesteps[k], label) for k in ("video", "audio"))
-        emb = self.time_embed(timestep_embedding(timesteps, self.model_channels).to(self.time_embed[0].weight.dtype))
+        emb = self.time_embed(timestep_embedding(timesteps, self.model_channels).to(compute_dtype(self)))
         if self.num_classes is not None:
             emb = emb + self.label_emb(label)
         return emb

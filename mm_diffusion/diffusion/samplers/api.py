@@ -119,11 +119,9 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
         unused = sorted(k for k in _SOLVER_ONLY if given[k] is not None)
         if unused:
             raise ValueError(f"{unused} only apply to the DPM-Solver methods, not {method!r}")
-        if steps is not None and isinstance(steps, int) and 1 <= steps < diffusion.num_timesteps:
-            diffusion = diffusion.respace(str(steps))
-            steps = None
+        diffusion = _respaced(diffusion, method, steps)  # before _wrap: a Denoiser works on the respaced indices
         model_fn = _wrap(model_fn, diffusion, common, condition_mode, guidance_scale, clip_bounds)
-        return _sample_classic(model_fn, x, diffusion, method, steps, eta, common)
+        return _sample_classic(model_fn, x, diffusion, method, eta, common)
     model_fn = _wrap(model_fn, diffusion, common, condition_mode, guidance_scale, clip_bounds)
     return sample_dpm_solver(
         model_fn, x, diffusion=diffusion, algorithm=method, steps=settings["steps"] if steps is None else steps,
@@ -154,13 +152,17 @@ def _wrap(model_fn, diffusion, common: Dict[str, Any], condition_mode: str, guid
     return Denoiser(model_fn, diffusion, classifier_scale=common["classifier_scale"], **kwargs)
 
 
-def _sample_classic(model_fn, x: Tree, diffusion, method: str, steps: Optional[int], eta: float, common) -> Tree:
-    """DDPM or DDIM over ``diffusion`` (evenly respaced to ``steps`` when given)."""
-    if steps is not None:
-        if not isinstance(steps, int) or not 1 <= steps <= diffusion.num_timesteps:
-            raise ValueError(f"steps must be an int in [1, {diffusion.num_timesteps}] for {method}, got {steps!r}")
-        if steps != diffusion.num_timesteps:
-            diffusion = diffusion.respace(str(steps))
+def _respaced(diffusion, method: str, steps: Optional[int]):
+    """``diffusion`` evenly respaced to ``steps`` for DDPM / DDIM (None or all its steps: itself)."""
+    if steps is None:
+        return diffusion
+    if not isinstance(steps, int) or not 1 <= steps <= diffusion.num_timesteps:
+        raise ValueError(f"steps must be an int in [1, {diffusion.num_timesteps}] for {method}, got {steps!r}")
+    return diffusion if steps == diffusion.num_timesteps else diffusion.respace(str(steps))
+
+
+def _sample_classic(model_fn, x: Tree, diffusion, method: str, eta: float, common) -> Tree:
+    """DDPM or DDIM over every step of ``diffusion``."""
     if method == "ddpm":
         if eta != 0.0:
             raise ValueError("eta only applies to method 'ddim'")
