@@ -55,7 +55,7 @@ SHEET_CLIPS = 8  # clips per contact sheet
 def demo_defaults() -> Dict[str, Any]:
     """The demo's flags and their defaults."""
     return dict(checkpoint="", out="outputs/demo", num_samples=32, num_conditional=16, num_real=64, steps=20,
-                method="dpm_solver", classifier_scale=0.0, condition_mode="replacement", guidance_scale=1.0,
+                method="dpm_solver", classifier_scale=0.0, condition_mode="auto", guidance_scale=1.0,
                 batch_size=16, seed=1_000_003, precision="auto", threads=2, no_progress=False)
 
 
@@ -71,7 +71,9 @@ DEMO_HELP = {
     "classifier_scale": "audio-to-video / video-to-audio: 0 = replacement only; > 0 adds gradient guidance of this "
                         "scale (slower: a backward pass per step)",
     "condition_mode": "audio-to-video / video-to-audio: replacement (the paper's zero-shot method) or clean (the "
-                      "known modality at its own t = 0; for models trained with --independent_t_prob)",
+                      "known modality at its own t = 0; for models trained with --independent_t_prob); auto: clean "
+                      "when the checkpoint's flags have independent_t_prob > 0, else replacement (so published "
+                      "checkpoints get the paper's method)",
     "guidance_scale": "--condition_mode clean: classifier-free guidance across modalities (1 = none)",
     "batch_size": "samples per model batch",
     "seed": f"held-out dataset seed and sampling seed (>= {HELD_OUT_MIN_SEED})",
@@ -89,7 +91,7 @@ def create_parser() -> argparse.ArgumentParser:
         description="Generate AV samples from the demo checkpoint, zero-shot audio-to-video / video-to-audio on "
                     "held-out synthetic clips, score everything with the synthetic analyser and print one table.")
     return add_dict_to_argparser(parser, demo_defaults(), helps=DEMO_HELP, choices={
-        "method": ("dpm_solver", "dpm_solver++"), "condition_mode": ("replacement", "clean"),
+        "method": ("dpm_solver", "dpm_solver++"), "condition_mode": ("auto", "replacement", "clean"),
         "precision": ("auto", "fp32", "bf16")})
 
 
@@ -124,7 +126,7 @@ def load_demo_model(checkpoint: str):
 
     ``info``: ``video_size`` ``(F, C, H, W)``, ``audio_size`` ``(C, L)``, ``fps``, ``audio_rate`` (the run's
     ``video_fps`` / ``audio_fps``; audio_fps 0 or absent means ``L * fps / F``), ``hum_level``, ``train_seed``,
-    ``flags_path``."""
+    ``flags_path``, ``independent_t_prob`` (0 when the run did not train per-modality timesteps)."""
     flags = find_run_config(checkpoint)
     if flags is None:
         raise FileNotFoundError(f"no model flags next to {checkpoint!r}: expected {os.path.splitext(checkpoint)[0]}"
@@ -135,7 +137,8 @@ def load_demo_model(checkpoint: str):
     video_size, audio_size = tuple(kwargs["video_size"]), tuple(kwargs["audio_size"])
     fps, rate = run_rates(flags)
     info = dict(video_size=video_size, audio_size=audio_size, fps=fps, audio_rate=rate,
-                hum_level=float(flags.get("hum_level") or 0.0), train_seed=flags.get("seed"))
+                hum_level=float(flags.get("hum_level") or 0.0), train_seed=flags.get("seed"),
+                independent_t_prob=float(flags.get("independent_t_prob") or 0.0))
     return model.eval(), diffusion, info
 
 
@@ -148,6 +151,14 @@ def held_out_clips(num: int, info: Dict[str, Any], seed: int) -> Dict[str, torch
                               audio_rate=info["audio_rate"], seed=seed, hum_level=info["hum_level"])
     items = [data[i] for i in range(num)]
     return {"video": torch.stack([it["video"] for it in items]), "audio": torch.stack([it["audio"] for it in items])}
+
+
+def resolve_condition_mode(mode: str, info: Dict[str, Any]) -> str:
+    """``mode``, with ``"auto"`` made concrete: ``"clean"`` for a model trained with per-modality timesteps
+    (``info["independent_t_prob"] > 0``: it has seen the known modality at t = 0), else ``"replacement"``."""
+    if mode != "auto":
+        return mode
+    return "clean" if float(info.get("independent_t_prob") or 0.0) > 0 else "replacement"
 
 
 def _batches(n: int, size: int) -> List[List[int]]:
@@ -226,10 +237,15 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
     model, diffusion, info = load_demo_model(checkpoint)
     precision = args.precision if args.precision != "auto" else ("bf16" if native_bf16_cpu() else "fp32")
     model = inference_model(model, precision)
+    args.condition_mode = resolve_condition_mode(args.condition_mode, info)
+    if args.condition_mode == "replacement" and args.guidance_scale != 1.0:
+        raise ValueError(f"--guidance_scale {args.guidance_scale} needs --condition_mode clean (this checkpoint was "
+                         f"not trained with --independent_t_prob, so auto chose replacement)")
     if info["train_seed"] is not None and int(info["train_seed"]) == int(args.seed):
         raise ValueError(f"--seed {args.seed} is the checkpoint's training seed; held-out clips need another one")
     log(f"[demo] {checkpoint}: video {info['video_size']} at {info['fps']:g} fps, audio {info['audio_size']} at "
-        f"{info['audio_rate']} Hz; held-out dataset seed {args.seed}; {precision}")
+        f"{info['audio_rate']} Hz; held-out dataset seed {args.seed}; {precision}; "
+        f"conditional tasks: {args.condition_mode}")
     timings: Dict[str, float] = {"load": time.perf_counter() - start}
 
     t0 = time.perf_counter()

@@ -36,6 +36,13 @@ def create_parser() -> argparse.ArgumentParser:
     p.add_argument("--other_t", type=int, default=None,
                    help="noise level of the swapped (conditioning) modality, e.g. 0 = given clean (per-modality "
                         "timesteps; default: the same t as the scored modality)")
+    p.add_argument("--swap", choices=("clip", "roll"), default="clip",
+                   help="what replaces the other modality: 'clip' = another clip's (does the prediction use it at "
+                        "all?), 'roll' = the clip's own shifted in time by --roll_frames (does it use the timing: "
+                        "the synchrony probe; default: clip)")
+    p.add_argument("--roll_frames", type=int, default=None,
+                   help="frames of the --swap roll shift (cyclic; the audio by the same duration; default: half "
+                        "the clip)")
     p.add_argument("--seed", type=int, default=0, help="noise and RS-MMA offset seed (default: 0)")
     p.add_argument("--out", default="", help="write the rows and settings as JSON to this file")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default: torch's choice)")
@@ -88,13 +95,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     clips = load_clips(args.data_dir, args.num_clips, info, args.data_seed)
     start = time.time()
     rows = coupling_probe(fixed_offset_model_fn(model, args.seed), diffusion, clips, _timesteps(args.t),
-                          seed=args.seed, other_t=args.other_t)
-    print(f"coupling probe: {checkpoint}, {args.num_clips} clips from {args.data_dir}, "
+                          seed=args.seed, other_t=args.other_t, swap=args.swap, roll_frames=args.roll_frames)
+    print(f"coupling probe ({rows[0]['swap']} swap): {checkpoint}, {args.num_clips} clips from {args.data_dir}, "
           f"{time.time() - start:.1f} s")
     print(format_rows(rows))
     if args.out:
         payload = dict(checkpoint=checkpoint, data_dir=args.data_dir, data_seed=args.data_seed,
                        num_clips=args.num_clips, seed=args.seed, other_t=args.other_t,
-                       data_scale=getattr(diffusion, "data_scale", None), rows=rows)
+                       swap=args.swap, roll_frames=args.roll_frames, data_scale=getattr(diffusion, "data_scale", None), rows=rows)
         print(f"wrote {write_json(args.out, payload)}")
     return 0

@@ -206,3 +206,21 @@ def test_clip_band_draws_frames_waveform_and_markers():
     assert tuple(band[top + 46, 32]) == ONSET_COLOUR          # onset 0.2 s of 0.4 s -> x = 32, below it
     with pytest.raises(ValueError, match="fps"):
         clip_band(video, audio, fps=0, audio_rate=1000)
+
+
+def test_auto_condition_mode_follows_the_checkpoint_training_flags(demo):
+    assert demo["doc"]["condition_mode"] == "replacement"  # the random checkpoint has no independent_t_prob
+    assert "conditional tasks: replacement" in demo["log"]
+    assert demo_run.resolve_condition_mode("auto", {"independent_t_prob": 0.5}) == "clean"
+    assert demo_run.resolve_condition_mode("auto", {"independent_t_prob": 0.0}) == "replacement"
+    assert demo_run.resolve_condition_mode("auto", {}) == "replacement"
+    assert demo_run.resolve_condition_mode("clean", {}) == "clean"  # an explicit choice is kept
+    assert demo_run.resolve_condition_mode("replacement", {"independent_t_prob": 1.0}) == "replacement"
+
+
+def test_guidance_without_clean_conditioning_is_refused(tmp_path):
+    ckpt = write_random_checkpoint(str(tmp_path / "run" / "model000000.pt"), "tiny")
+    args = demo_run.create_parser().parse_args(["--checkpoint", ckpt, "--out", str(tmp_path / "o"),
+                                                "--guidance_scale", "2", "--no_progress"])
+    with pytest.raises(ValueError, match="condition_mode clean"):
+        demo_run.run_demo(args, log=lambda *_: None)

@@ -50,3 +50,14 @@ def tiny_clips(n: int = 4, seed: int = 0):
     cfg = MODEL_CONFIGS["tiny"]
     return {"video": torch.rand((n, *cfg["video_size"]), generator=gen) * 2 - 1,
             "audio": torch.rand((n, *cfg["audio_size"]), generator=gen) * 0.6 - 0.3}
+
+
+class ClipMeanIntoAudio(nn.Module):
+    """Predicts x0: video -> 0.5 * itself; audio -> the mean brightness of the WHOLE clip, held everywhere. Its
+    audio depends on the video's content but not on its timing (invariant to a shift of the frames)."""
+
+    num_classes = None
+
+    def forward(self, video, audio, timesteps, label=None, generator=None):
+        level = video.mean(dim=(1, 2, 3, 4))[:, None, None]  # [N, 1, 1]
+        return 0.5 * video, level.expand_as(audio).contiguous()

@@ -6,10 +6,10 @@ import torch
 from mm_diffusion.diffusion import create_gaussian_diffusion
 from mm_diffusion.probe import coupling_probe, swap_test
 from mm_diffusion.probe.cli import main
-from mm_diffusion.probe.coupling import derangement
+from mm_diffusion.probe.coupling import derangement, roll_in_time
 from mm_diffusion.probe.report import format_rows
 
-from .doubles import VideoIntoAudio, av_fn, decoupled_unet, tiny_clips
+from .doubles import ClipMeanIntoAudio, VideoIntoAudio, av_fn, decoupled_unet, tiny_clips
 
 
 def _diffusion(predict_xstart=True):
@@ -112,3 +112,39 @@ def test_cli_on_a_run_checkpoint_writes_json(tmp_path, capsys):
     assert [r["direction"] for r in payload["rows"]] == ["audio<-video", "video<-audio"]
     assert all(r["rel_change"] == 0.0 for r in payload["rows"])
     assert "audio<-video" in capsys.readouterr().out
+
+
+def test_roll_in_time_moves_frames_and_the_same_duration_of_audio():
+    video = torch.arange(4.0)[None, :, None, None, None].expand(1, 4, 1, 2, 2)
+    audio = torch.arange(8.0)[None, None]
+    assert roll_in_time(video, "video", 4, 1)[0, :, 0, 0, 0].tolist() == [3.0, 0.0, 1.0, 2.0]
+    assert roll_in_time(audio, "audio", 4, 1)[0, 0].tolist() == [6.0, 7.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    with pytest.raises(ValueError, match="divisible"):
+        roll_in_time(torch.zeros(1, 1, 7), "audio", 4, 1)
+
+
+def _per_frame_clips():
+    clips = tiny_clips()
+    frames = torch.rand(clips["video"].shape[:2], generator=torch.Generator().manual_seed(3)) * 1.6 - 0.8
+    clips["video"] = frames[:, :, None, None, None].expand_as(clips["video"]).contiguous()
+    return clips
+
+
+def test_roll_swap_sees_timing_but_not_content_only_coupling():
+    clips = _per_frame_clips()
+    clips["audio"] = VideoIntoAudio()(clips["video"], clips["audio"], None)[1]
+    timed = _row(swap_test(av_fn(VideoIntoAudio()), _diffusion(), clips, 0, swap="roll"), "audio<-video", 0)
+    assert timed["swap"] == "roll" + str(clips["video"].shape[1] // 2)
+    assert timed["x0_mse_true"] < 1e-6 and timed["x0_gain"] > 100  # the per-frame copy uses the timing
+    clips["audio"] = ClipMeanIntoAudio()(clips["video"], clips["audio"], None)[1]
+    untimed = swap_test(av_fn(ClipMeanIntoAudio()), _diffusion(), clips, 0, swap="roll")
+    assert _row(untimed, "audio<-video", 0)["rel_change"] < 1e-6  # a clip-level copy ignores a shift...
+    by_clip = swap_test(av_fn(ClipMeanIntoAudio()), _diffusion(), clips, 0, swap="clip")
+    assert _row(by_clip, "audio<-video", 0)["x0_gain"] > 1  # ...but not another clip
+
+
+def test_roll_swap_rejects_a_full_cycle_and_unknown_swaps():
+    with pytest.raises(ValueError, match="multiple"):
+        swap_test(av_fn(VideoIntoAudio()), _diffusion(), tiny_clips(), 0, swap="roll", roll_frames=0)
+    with pytest.raises(ValueError, match="swap must be"):
+        swap_test(av_fn(VideoIntoAudio()), _diffusion(), tiny_clips(), 0, swap="bogus")
