@@ -9,6 +9,10 @@
 #
 #   REF_PATH          folder of videos giving the video (sorted clips), or synthetic:N[:SEED] (default: synthetic:8)
 #   CLASSIFIER_SCALE  0 = replacement only; > 0 adds gradient guidance of that weight (the original: 3.0) (default: 0)
+#   CONDITION_MODE    auto, replacement (the paper's method) or clean (models trained with --independent_t_prob);
+#                     auto: clean for such a model unless CLASSIFIER_SCALE > 0, else replacement (default: auto)
+#   GUIDANCE_SCALE    clean conditioning's cross-modal guidance (default: unset, i.e. the checkpoint's
+#                     recommended_sampling, else 1)
 #   MODEL_PATH, OUT_DIR, SEARCH_DIR, CONFIG, SAMPLE_FN (default here: dpm_solver; the original used ddpm), STEPS,
 #   TIMESTEP_RESPACING, ALL_SAVE_NUM (default 8), BATCH_SIZE, SEED, USE_FP16, NUM_GPUS, DEVICES, LAUNCHER:
 #   as in ssh_scripts/multimodal_sample_sr.sh (OUT_DIR default: samples/video2audio_sample).
@@ -23,6 +27,8 @@ export PYTHONPATH="${REPO_DIR}${PYTHONPATH:+:$PYTHONPATH}"   # works without pip
 
 REF_PATH=${REF_PATH:-synthetic:8}
 CLASSIFIER_SCALE=${CLASSIFIER_SCALE:-0}
+CONDITION_MODE=${CONDITION_MODE:-auto}
+GUIDANCE_SCALE=${GUIDANCE_SCALE:-}
 MODEL_PATH=${MODEL_PATH:-}
 OUT_DIR=${OUT_DIR:-samples/video2audio_sample}
 SEARCH_DIR=${SEARCH_DIR:-outputs}
@@ -40,9 +46,10 @@ LAUNCHER=${LAUNCHER:-mpiexec}
 
 MODEL_FLAGS="--use_fp16 ${USE_FP16}"
 [ -n "$CONFIG" ] && MODEL_FLAGS="${MODEL_FLAGS} --config ${CONFIG}"
-SAMPLE_FLAGS="--ref_path ${REF_PATH} --classifier_scale ${CLASSIFIER_SCALE} --sample_fn ${SAMPLE_FN} --steps ${STEPS} \
+SAMPLE_FLAGS="--ref_path ${REF_PATH} --classifier_scale ${CLASSIFIER_SCALE} --condition_mode ${CONDITION_MODE} --sample_fn ${SAMPLE_FN} --steps ${STEPS} \
 --all_save_num ${ALL_SAVE_NUM} --batch_size ${BATCH_SIZE} --seed ${SEED} --is_strict True --output_dir ${OUT_DIR} \
 --search_dir ${SEARCH_DIR}"
+[ -n "$GUIDANCE_SCALE" ] && SAMPLE_FLAGS="${SAMPLE_FLAGS} --guidance_scale ${GUIDANCE_SCALE}"
 [ -n "$TIMESTEP_RESPACING" ] && SAMPLE_FLAGS="${SAMPLE_FLAGS} --timestep_respacing ${TIMESTEP_RESPACING}"
 [ -n "$MODEL_PATH" ] && SAMPLE_FLAGS="${SAMPLE_FLAGS} --multimodal_model_path ${MODEL_PATH}"
 [ -n "$DEVICES" ] && SAMPLE_FLAGS="${SAMPLE_FLAGS} --devices ${DEVICES}"

@@ -1,13 +1,16 @@
 """Export one checkpoint of a training run as the shipped demo model.
 
     python tools/export_demo.py outputs/demo_train [--step N] [--ema RATE] [--out_dir mm_diffusion/assets]
+                                [--recommend_steps 50] [--recommend_guidance 2]
 
 writes, into ``--out_dir``:
 
 * ``demo.pt``: the weights as a plain float32 state dict (the EMA weights of ``--ema``, default the run's
   largest rate; ``--ema model`` takes the raw weights), loaded back with ``torch.load(weights_only=True)``;
 * ``demo.json``: the run's training flags (``{"args": ...}``, as in the run's ``config.json``) with the
-  frame rate and audio rate written out, plus where the weights came from and their SHA-256;
+  frame rate and audio rate written out, plus where the weights came from and their SHA-256, and (with
+  ``--recommend_steps`` / ``--recommend_guidance``) the ``recommended_sampling`` the demo and the conditional
+  jobs use when their flags are left out;
 * ``demo_progress.csv``: the run's ``progress.csv`` (the training curve of the shipped weights).
 
 The weights are checked before anything is written: they must load strictly into the architecture the flags
@@ -30,6 +33,7 @@ from mm_diffusion.cli.flags import create_model_and_diffusion, run_rates  # noqa
 from mm_diffusion.runs.checkpoint import (  # noqa: E402
     file_sha256, find_latest_checkpoint, list_checkpoint_steps, load_model_weights, load_state_dict_file, save_checkpoint)
 from mm_diffusion.runs.files import write_json  # noqa: E402
+from mm_diffusion.runs.locate import RECOMMENDED_SAMPLING_KEY, find_recommended_sampling  # noqa: E402
 
 MAX_BYTES = 25 * 2 ** 20
 
@@ -65,6 +69,10 @@ def main(argv=None) -> int:
                                              "(default: the run's largest EMA rate)")
     p.add_argument("--out_dir", default=os.path.join(REPO, "mm_diffusion", "assets"), help="where to write")
     p.add_argument("--name", default="demo", help="file stem (default: demo)")
+    p.add_argument("--recommend_steps", type=int, default=0,
+                   help="DPM-Solver steps to recommend in the JSON (0: none; the demo then uses 20)")
+    p.add_argument("--recommend_guidance", type=float, default=None,
+                   help="cross-modal guidance scale to recommend for clean conditioning (default: none, i.e. 1)")
     args = p.parse_args(argv)
 
     with open(os.path.join(args.run_dir, "config.json"), encoding="utf-8") as handle:
@@ -88,8 +96,16 @@ def main(argv=None) -> int:
            "source": {"run": os.path.basename(os.path.normpath(args.run_dir)), "step": step, "weights": source,
                       "file": os.path.basename(path)},
            "sha256": digest, "parameters": sum(v.numel() for v in state.values() if v.is_floating_point())}
+    recommended = {}
+    if args.recommend_steps:
+        recommended["steps"] = int(args.recommend_steps)
+    if args.recommend_guidance is not None:
+        recommended["guidance_scale"] = float(args.recommend_guidance)
+    if recommended:
+        doc[RECOMMENDED_SAMPLING_KEY] = recommended
     meta = os.path.join(args.out_dir, f"{args.name}.json")
     write_json(meta, doc, indent=1, newline=True)
+    find_recommended_sampling(weights)  # the entry must read back (ValueError otherwise)
     progress = os.path.join(args.run_dir, "progress.csv")
     if os.path.isfile(progress):
         shutil.copyfile(progress, os.path.join(args.out_dir, f"{args.name}_progress.csv"))

@@ -128,8 +128,12 @@ FLAG_HELP = {
     "ref_path": "folder of reference videos (conditions), or synthetic:N[:SEED]",
     "classifier_scale": "zero-shot conditioning: 0 = replacement only, > 0 adds gradient guidance of this weight",
     "condition_mode": "replacement (the paper's zero-shot method) or clean (the known modality at its own t = 0; "
-                      "for models trained with --independent_t_prob)",
-    "guidance_scale": "condition_mode clean: classifier-free guidance across modalities (1 = none)",
+                      "for models trained with --independent_t_prob); auto: clean when the checkpoint's run "
+                      "flags have independent_t_prob > 0 and --classifier_scale is 0, else replacement (published "
+                      "checkpoints)",
+    "guidance_scale": "condition_mode clean: classifier-free guidance across modalities (1 = none); unset: the "
+                      "checkpoint JSON's recommended_sampling.guidance_scale under clean (the shipped demo "
+                      "model: 2), else 1",
     # ---- super-resolution training data
     "frame_gap": "SR training: take every frame_gap-th frame of each video (at video_fps)",
     "synthetic_frames": "SR training without a folder: frames per synthetic clip",

@@ -9,6 +9,12 @@ From one checkpoint of the coupled U-Net (default: the shipped ``mm_diffusion/as
    shuffled audio (chance level); one table with the gap-closed ratios against the quality bars;
 4. mp4s, one contact sheet PNG per task and ``demo_results.json`` under ``--out``.
 
+Sampling settings: ``--steps`` and ``--guidance_scale`` left out take the checkpoint's recommended setting (the
+``recommended_sampling`` entry of its JSON; the shipped model's ``demo.json`` says 50 steps, guidance 2, the
+setting its bars were measured with), else 20 steps and no guidance; ``--condition_mode auto`` is clean
+conditioning for a model trained with per-modality timesteps, else the paper's replacement method. The log
+line and ``demo_results.json`` (``sampling_source``) say where each value came from.
+
 Held-out clips: the synthetic dataset with dataset seed ``--seed`` (default 1000003; must be >= 10**6, see
 :data:`HELD_OUT_MIN_SEED`). Training draws its synthetic clips from dataset seed ``--seed`` of the training run
 (small numbers, 0 by default), and clip ``i`` of dataset seed ``s`` is generated from the 32-bit hash
@@ -32,12 +38,13 @@ from ..sampling.conditional import generate_conditional
 from .report import all_passed, check_bars, format_table, gap_ratios, rows_from_scores
 from .sheet import clip_band, write_contact_sheet
 from ..runs.files import write_json
-from ..runs.locate import ASSETS_DIR, demo_checkpoint, find_run_config
+from ..runs.locate import ASSETS_DIR, demo_checkpoint, find_recommended_sampling, find_run_config
+from ..sampling.condition_settings import CONDITION_MODE_CHOICES, resolve_condition_mode, resolve_guidance_scale
 from ..sampling.generate import generate_av
 from ..models.precision import inference_model, native_bf16_cpu
 
 __all__ = ["HELD_OUT_MIN_SEED", "DEFAULT_CHECKPOINT", "NOT_SHIPPED", "MISSING_CHECKPOINT", "create_parser",
-           "resolve_checkpoint", "load_demo_model", "held_out_clips", "run_demo", "main"]
+           "resolve_checkpoint", "load_demo_model", "resolve_sampling", "held_out_clips", "run_demo", "main"]
 
 HELD_OUT_MIN_SEED = 10 ** 6
 DEFAULT_CHECKPOINT = os.path.join(ASSETS_DIR, "demo.pt")
@@ -50,12 +57,13 @@ MISSING_CHECKPOINT = ("--checkpoint {path} does not exist: give a coupled U-Net 
                       "with its flags in <name>.json or config.json beside it, or leave --checkpoint out to use the "
                       "shipped demo model")
 SHEET_CLIPS = 8  # clips per contact sheet
+DEFAULT_STEPS = 20  # DPM-Solver steps when neither --steps nor the checkpoint says
 
 
 def demo_defaults() -> Dict[str, Any]:
     """The demo's flags and their defaults."""
-    return dict(checkpoint="", out="outputs/demo", num_samples=32, num_conditional=16, num_real=64, steps=20,
-                method="dpm_solver", classifier_scale=0.0, condition_mode="auto", guidance_scale=1.0,
+    return dict(checkpoint="", out="outputs/demo", num_samples=32, num_conditional=16, num_real=64, steps=None,
+                method="dpm_solver", classifier_scale=0.0, condition_mode="auto", guidance_scale=None,
                 batch_size=16, seed=1_000_003, precision="auto", threads=2, no_progress=False)
 
 
@@ -66,7 +74,8 @@ DEMO_HELP = {
     "num_samples": "unconditional samples",
     "num_conditional": "held-out clips for audio-to-video and for video-to-audio (>= 2)",
     "num_real": "held-out real clips scored for the real / shuffled rows (>= 2)",
-    "steps": "DPM-Solver steps",
+    "steps": f"DPM-Solver steps (left out: the checkpoint's recommended_sampling.steps in its JSON, else "
+             f"{DEFAULT_STEPS}; the shipped demo model recommends 50)",
     "method": "sampler",
     "classifier_scale": "audio-to-video / video-to-audio: 0 = replacement only; > 0 adds gradient guidance of this "
                         "scale (slower: a backward pass per step)",
@@ -74,7 +83,9 @@ DEMO_HELP = {
                       "known modality at its own t = 0; for models trained with --independent_t_prob); auto: clean "
                       "when the checkpoint's flags have independent_t_prob > 0, else replacement (so published "
                       "checkpoints get the paper's method)",
-    "guidance_scale": "--condition_mode clean: classifier-free guidance across modalities (1 = none)",
+    "guidance_scale": "--condition_mode clean: classifier-free guidance across modalities (1 = none; left out: the "
+                      "checkpoint's recommended_sampling.guidance_scale under clean, else 1; the shipped demo "
+                      "model recommends 2)",
     "batch_size": "samples per model batch",
     "seed": f"held-out dataset seed and sampling seed (>= {HELD_OUT_MIN_SEED})",
     "precision": "fp32, or bf16 (a bf16 copy of the network, computed with the CPU's bf16 units); auto: bf16 on a "
@@ -90,9 +101,9 @@ def create_parser() -> argparse.ArgumentParser:
         prog="python -m mm_diffusion.demo",
         description="Generate AV samples from the demo checkpoint, zero-shot audio-to-video / video-to-audio on "
                     "held-out synthetic clips, score everything with the synthetic analyser and print one table.")
-    return add_dict_to_argparser(parser, demo_defaults(), helps=DEMO_HELP, choices={
-        "method": ("dpm_solver", "dpm_solver++"), "condition_mode": ("auto", "replacement", "clean"),
-        "precision": ("auto", "fp32", "bf16")})
+    return add_dict_to_argparser(parser, demo_defaults(), helps=DEMO_HELP, types={"steps": int, "guidance_scale": float},
+                                 choices={"method": ("dpm_solver", "dpm_solver++"), "condition_mode": CONDITION_MODE_CHOICES,
+                                          "precision": ("auto", "fp32", "bf16")})
 
 
 def check_args(args: argparse.Namespace) -> argparse.Namespace:
@@ -101,7 +112,7 @@ def check_args(args: argparse.Namespace) -> argparse.Namespace:
         raise ValueError(f"--classifier_scale must be >= 0, got {args.classifier_scale}")
     for name, low in (("num_samples", 1), ("num_conditional", 2), ("num_real", 2), ("steps", 1),
                       ("batch_size", 1), ("threads", 1)):
-        if getattr(args, name) < low:
+        if getattr(args, name) is not None and getattr(args, name) < low:
             raise ValueError(f"--{name} must be >= {low}, got {getattr(args, name)}")
     if args.seed < HELD_OUT_MIN_SEED:
         raise ValueError(f"--seed must be >= {HELD_OUT_MIN_SEED} (held-out clips; training uses small dataset "
@@ -153,12 +164,26 @@ def held_out_clips(num: int, info: Dict[str, Any], seed: int) -> Dict[str, torch
     return {"video": torch.stack([it["video"] for it in items]), "audio": torch.stack([it["audio"] for it in items])}
 
 
-def resolve_condition_mode(mode: str, info: Dict[str, Any]) -> str:
-    """``mode``, with ``"auto"`` made concrete: ``"clean"`` for a model trained with per-modality timesteps
-    (``info["independent_t_prob"] > 0``: it has seen the known modality at t = 0), else ``"replacement"``."""
-    if mode != "auto":
-        return mode
-    return "clean" if float(info.get("independent_t_prob") or 0.0) > 0 else "replacement"
+def resolve_sampling(args: argparse.Namespace, checkpoint: str, info: Dict[str, Any]) -> Dict[str, str]:
+    """Make ``args.condition_mode``, ``args.steps`` and ``args.guidance_scale`` concrete for ``checkpoint``: a flag
+    given wins; unset, the checkpoint's ``recommended_sampling`` (its JSON), else the defaults (20 steps, no
+    guidance; see :mod:`~mm_diffusion.sampling.condition_settings`). Returns where each value came from
+    (``"flag"``, ``"checkpoint"`` or ``"default"``)."""
+    recommended = find_recommended_sampling(checkpoint)
+    source = {}
+    args.condition_mode = resolve_condition_mode(args.condition_mode, info.get("independent_t_prob"), args.classifier_scale)
+    if args.steps is None:
+        source["steps"] = "checkpoint" if "steps" in recommended else "default"
+        args.steps = int(recommended.get("steps", DEFAULT_STEPS))
+    else:
+        source["steps"] = "flag"
+    if args.guidance_scale is None:
+        source["guidance_scale"] = ("checkpoint" if "guidance_scale" in recommended and args.condition_mode == "clean"
+                                    else "default")
+    else:
+        source["guidance_scale"] = "flag"
+    args.guidance_scale = resolve_guidance_scale(args.guidance_scale, args.condition_mode, recommended)
+    return source
 
 
 def _batches(n: int, size: int) -> List[List[int]]:
@@ -237,15 +262,15 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
     model, diffusion, info = load_demo_model(checkpoint)
     precision = args.precision if args.precision != "auto" else ("bf16" if native_bf16_cpu() else "fp32")
     model = inference_model(model, precision)
-    args.condition_mode = resolve_condition_mode(args.condition_mode, info)
-    if args.condition_mode == "replacement" and args.guidance_scale != 1.0:
-        raise ValueError(f"--guidance_scale {args.guidance_scale} needs --condition_mode clean (this checkpoint was "
-                         f"not trained with --independent_t_prob, so auto chose replacement)")
+    sampling_source = resolve_sampling(args, checkpoint, info)
     if info["train_seed"] is not None and int(info["train_seed"]) == int(args.seed):
         raise ValueError(f"--seed {args.seed} is the checkpoint's training seed; held-out clips need another one")
     log(f"[demo] {checkpoint}: video {info['video_size']} at {info['fps']:g} fps, audio {info['audio_size']} at "
         f"{info['audio_rate']} Hz; held-out dataset seed {args.seed}; {precision}; "
         f"conditional tasks: {args.condition_mode}")
+    log(f"[demo] {args.method} {args.steps} steps ({sampling_source['steps']}), guidance scale "
+        f"{args.guidance_scale:g} ({sampling_source['guidance_scale']}); 'checkpoint' = its JSON's recommended "
+        f"setting, a flag overrides it")
     timings: Dict[str, float] = {"load": time.perf_counter() - start}
 
     t0 = time.perf_counter()
@@ -282,7 +307,8 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
         "video_size": list(info["video_size"]), "audio_size": list(info["audio_size"]), "video_fps": info["fps"],
         "audio_fps": info["audio_rate"], "hum_level": info["hum_level"],
         "sampler": args.method, "steps": args.steps, "classifier_scale": args.classifier_scale,
-        "condition_mode": args.condition_mode, "guidance_scale": args.guidance_scale, "seed": args.seed,
+        "condition_mode": args.condition_mode, "guidance_scale": args.guidance_scale,
+        "sampling_source": sampling_source, "seed": args.seed,
         "held_out_dataset_seed": args.seed,
         "counts": counts, "rows": rows, "gap_ratios": gaps, "bars": bars, "all_bars_passed": all_passed(bars),
         "scores": {t: {k: v for k, v in s.items()} for t, s in scores.items()},

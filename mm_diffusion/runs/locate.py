@@ -13,25 +13,30 @@ first. ``--sr_model_path auto`` likewise picks the newest ``image_sr_train`` run
 ``mm_diffusion/assets/demo_sr.pt``, else no super-resolution.
 
 A training run stores its flags in a JSON file next to its checkpoints. :func:`find_run_config` reads it
-(plain JSON, never code), so the sampler rebuilds the trained architecture without repeating its flags.
+(plain JSON, never code), so the sampler rebuilds the trained architecture without repeating its flags; a
+shipped model's JSON may also say how to sample it (:func:`find_recommended_sampling`).
 """
 from __future__ import annotations
 
 import glob
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from .checkpoint import list_checkpoint_steps, parse_checkpoint_name
 
 __all__ = ["TRAIN_FIRST", "resolve_model_paths", "newest_checkpoint", "demo_checkpoint", "default_model_path",
-           "default_sr_model_path", "run_job", "find_run_config", "model_name"]
+           "default_sr_model_path", "run_job", "find_run_config", "find_recommended_sampling", "RECOMMENDED_SAMPLING_KEY", "model_name"]
 
 TRAIN_FIRST = "train a model first: `bash ssh_scripts/multimodal_train.sh` (writes checkpoints under outputs/)"
 ASSETS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "assets")
 WEIGHT_EXTS = (".pt", ".pth", ".safetensors")
 # JSON names tried first in a checkpoint's folder; any other *.json holding model flags is accepted too.
 CONFIG_NAMES = ("config.json", "args.json", "flags.json", "train_config.json", "train_args.json")
+# The optional entry of a checkpoint's JSON with the sampling settings its trainer recommends (see
+# find_recommended_sampling): key -> (type, lowest valid value).
+RECOMMENDED_SAMPLING_KEY = "recommended_sampling"
+RECOMMENDED_SAMPLING_TYPES = {"steps": (int, 1), "guidance_scale": (float, 0.0)}
 
 
 def _step_files(folder: str, skip_steps: int) -> List[str]:
@@ -159,9 +164,8 @@ def _looks_like_flags(obj: Any) -> Optional[Dict[str, Any]]:
     return None
 
 
-def find_run_config(checkpoint: str) -> Optional[Dict[str, Any]]:
-    """The training flags saved as JSON next to ``checkpoint`` (``<name>.json`` beside it, then ``config.json``,
-    ``args.json``, ..., then any ``*.json`` in its folder holding model flags), or None."""
+def _find_run_document(checkpoint: str) -> Optional[Tuple[str, Dict[str, Any], Dict[str, Any]]]:
+    """``(path, document, flags)`` of the first JSON next to ``checkpoint`` that holds model flags, or None."""
     folder = os.path.dirname(os.path.abspath(checkpoint))
     stem = os.path.splitext(os.path.abspath(checkpoint))[0]
     candidates = [stem + ".json"] + [os.path.join(folder, n) for n in CONFIG_NAMES]
@@ -176,8 +180,47 @@ def find_run_config(checkpoint: str) -> Optional[Dict[str, Any]]:
             continue
         flags = _looks_like_flags(obj)
         if flags is not None:
-            return dict(flags)
+            return path, obj, dict(flags)
     return None
+
+
+def find_run_config(checkpoint: str) -> Optional[Dict[str, Any]]:
+    """The training flags saved as JSON next to ``checkpoint`` (``<name>.json`` beside it, then ``config.json``,
+    ``args.json``, ..., then any ``*.json`` in its folder holding model flags), or None."""
+    found = _find_run_document(checkpoint)
+    return None if found is None else found[2]
+
+
+def find_recommended_sampling(checkpoint: str) -> Dict[str, Any]:
+    """The sampling settings recommended for ``checkpoint``: the ``"recommended_sampling"`` entry of the JSON that
+    holds its flags (written by ``tools/export_demo.py --recommend_steps / --recommend_guidance``), ``{}`` when
+    there is none (a training run's own ``config.json``, a published checkpoint).
+
+    Keys (each optional): ``steps`` (int >= 1, the DPM-Solver step count) and ``guidance_scale`` (float >= 0,
+    cross-modal classifier-free guidance under ``condition_mode`` clean). ValueError naming the file on any
+    other key or value."""
+    found = _find_run_document(checkpoint)
+    if found is None:
+        return {}
+    path, doc, _ = found
+    entry = doc.get(RECOMMENDED_SAMPLING_KEY) if isinstance(doc, dict) else None
+    if entry is None:
+        return {}
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path}: {RECOMMENDED_SAMPLING_KEY!r} must be an object, got {entry!r}")
+    unknown = sorted(set(entry) - set(RECOMMENDED_SAMPLING_TYPES))
+    if unknown:
+        raise ValueError(f"{path}: {RECOMMENDED_SAMPLING_KEY!r} has unknown keys {unknown}; valid: "
+                         f"{', '.join(RECOMMENDED_SAMPLING_TYPES)}")
+    out: Dict[str, Any] = {}
+    for key, value in entry.items():
+        kind, low = RECOMMENDED_SAMPLING_TYPES[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)) \
+                or value < low:
+            raise ValueError(f"{path}: {RECOMMENDED_SAMPLING_KEY}.{key} must be a number >= {low}"
+                             f"{' (an integer)' if kind is int else ''}, got {value!r}")
+        out[key] = kind(value)
+    return out
 
 
 def model_name(checkpoint: str) -> str:

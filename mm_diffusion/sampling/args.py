@@ -3,7 +3,8 @@
 The original flag names (``py_scripts/multimodal_sample_sr.py`` and friends) plus ``--steps`` / ``--sr_steps``
 (DPM-Solver step counts), the DPM-Solver settings ``--order``, ``--skip_type``, ``--solver_method``,
 ``--solver_type``, ``--denoise_to_zero`` (defaults: MM-Diffusion's), ``--sr_batch_size``, ``--skip_steps``,
-``--progress``. Model flags come from
+``--progress``; for the conditional jobs ``--condition_mode auto`` and an unset ``--guidance_scale`` are made
+concrete per checkpoint (:mod:`.condition_settings`). Model flags come from
 :mod:`.flags` (and ``--config NAME``); flags saved by the training run next to a checkpoint fill in every model
 flag not given on the command line (see :func:`checkpoint_args`).
 """
@@ -19,6 +20,7 @@ from ..diffusion import METHODS
 from ..cli import flags
 from ..diffusion.samplers import SKIP_TYPES, SOLVER_METHODS, SOLVER_TYPES
 from ..runs.locate import find_run_config
+from .condition_settings import CONDITION_MODE_CHOICES
 
 __all__ = ["JOBS", "sample_defaults", "create_parser", "parse_sample_args", "explicit_flags", "checkpoint_args",
            "finalize_args"]
@@ -61,7 +63,8 @@ def sample_defaults(job: str = "sample") -> Dict[str, Any]:
     if job != "video2audio":
         out.update(sr_model_path="", sr_sample_fn="dpm_solver", sr_steps=50, sr_batch_size=0, load_noise="")
     if job != "sample":
-        out.update(ref_path="", classifier_scale=0.0, condition_mode="replacement", guidance_scale=1.0, sample_fn="ddpm" if job == "video2audio" else "dpm_solver")
+        out.update(ref_path="", classifier_scale=0.0, condition_mode="auto", guidance_scale=None,
+                   sample_fn="ddpm" if job == "video2audio" else "dpm_solver")
     else:
         out.update(ref_path="")
     return out
@@ -75,7 +78,8 @@ def create_parser(job: str = "sample") -> argparse.ArgumentParser:
         "video2audio": "Zero-shot video-to-audio: generate audio for the video of reference clips.",
     }
     parser = argparse.ArgumentParser(prog=f"python -m mm_diffusion.{job}", description=descriptions[job])
-    flags.add_dict_to_argparser(parser, sample_defaults(job))
+    flags.add_dict_to_argparser(parser, sample_defaults(job), types={"guidance_scale": float},
+                                choices={"condition_mode": CONDITION_MODE_CHOICES} if job != "sample" else None)
     flags.add_dict_to_argparser(parser, flags.model_and_diffusion_defaults())
     if job != "video2audio":
         flags.add_dict_to_argparser(parser, flags.sr_model_and_diffusion_defaults())
@@ -137,6 +141,7 @@ def checkpoint_args(args: argparse.Namespace, checkpoint: str, sr: bool = False)
     out = copy.copy(args)
     saved = find_run_config(checkpoint)
     out.run_config_found = saved is not None
+    out.independent_t_prob = float((saved or {}).get("independent_t_prob") or 0.0)
     if not saved:
         return out
     keys = set(flags.sr_model_and_diffusion_defaults() if sr else flags.model_and_diffusion_defaults())

@@ -23,8 +23,10 @@ from ..runs.checkpoint import load_model_weights
 from ..models.precision import inference_model, resolve_precision
 from .conditional import ConditionSource, generate_conditional, known_modality
 from ..runs.log import RunLog
-from ..runs.locate import default_model_path, default_sr_model_path, model_name, resolve_model_paths
+from ..runs.locate import (default_model_path, default_sr_model_path, find_recommended_sampling, model_name,
+                           resolve_model_paths)
 from .args import checkpoint_args, finalize_args, parse_sample_args
+from .condition_settings import resolve_condition_mode, resolve_guidance_scale
 from .generate import generate_av
 from .layout import OutputLayout, conditional_products, plan_batches, sampler_prefix, unconditional_products
 from .writer import write_conditional, write_unconditional
@@ -123,6 +125,13 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     current_key, model, diffusion = None, None, None
     for ckpt in checkpoints:
         margs = finalize_args(checkpoint_args(args, ckpt))
+        if conditional:
+            margs.condition_mode = resolve_condition_mode(args.condition_mode, margs.independent_t_prob,
+                                                         float(args.classifier_scale))
+            margs.guidance_scale = resolve_guidance_scale(args.guidance_scale, margs.condition_mode,
+                                                          find_recommended_sampling(ckpt))
+            log(f"{ckpt}: conditioning {margs.condition_mode} (--condition_mode {args.condition_mode}), guidance "
+                f"scale {margs.guidance_scale:g} ({'flag' if args.guidance_scale is not None else 'unset: the checkpoint JSON recommendation, else 1'})")
         frames = margs.video_size[0]
         with_sr = sr.enabled
         products = (conditional_products if conditional else unconditional_products)(frames, margs.save_type, with_sr)

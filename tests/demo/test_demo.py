@@ -211,11 +211,10 @@ def test_clip_band_draws_frames_waveform_and_markers():
 def test_auto_condition_mode_follows_the_checkpoint_training_flags(demo):
     assert demo["doc"]["condition_mode"] == "replacement"  # the random checkpoint has no independent_t_prob
     assert "conditional tasks: replacement" in demo["log"]
-    assert demo_run.resolve_condition_mode("auto", {"independent_t_prob": 0.5}) == "clean"
-    assert demo_run.resolve_condition_mode("auto", {"independent_t_prob": 0.0}) == "replacement"
-    assert demo_run.resolve_condition_mode("auto", {}) == "replacement"
-    assert demo_run.resolve_condition_mode("clean", {}) == "clean"  # an explicit choice is kept
-    assert demo_run.resolve_condition_mode("replacement", {"independent_t_prob": 1.0}) == "replacement"
+    # --steps 3 given, --guidance_scale left out (no recommendation in a run's own config.json): say so
+    assert demo["doc"]["sampling_source"] == {"steps": "flag", "guidance_scale": "default"}
+    assert demo["doc"]["steps"] == 3 and demo["doc"]["guidance_scale"] == 1.0
+    assert "3 steps (flag), guidance scale 1 (default)" in demo["log"]
 
 
 def test_guidance_without_clean_conditioning_is_refused(tmp_path):
