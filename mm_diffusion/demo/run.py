@@ -177,12 +177,8 @@ def resolve_sampling(args: argparse.Namespace, checkpoint: str, info: Dict[str, 
         args.steps = int(recommended.get("steps", DEFAULT_STEPS))
     else:
         source["steps"] = "flag"
-    if args.guidance_scale is None:
-        source["guidance_scale"] = ("checkpoint" if "guidance_scale" in recommended and args.condition_mode == "clean"
-                                    else "default")
-    else:
-        source["guidance_scale"] = "flag"
-    args.guidance_scale = resolve_guidance_scale(args.guidance_scale, args.condition_mode, recommended)
+    args.guidance_scale, source["guidance_scale"] = resolve_guidance_scale(args.guidance_scale, args.condition_mode,
+                                                                          recommended)
     return source
 
 

@@ -13,7 +13,7 @@
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Tuple
 
 __all__ = ["CONDITION_MODE_CHOICES", "resolve_condition_mode", "resolve_guidance_scale"]
 
@@ -33,14 +33,15 @@ def resolve_condition_mode(mode: str, independent_t_prob: Optional[float], class
 
 
 def resolve_guidance_scale(guidance_scale: Optional[float], condition_mode: str,
-                           recommended: Optional[Mapping[str, Any]] = None) -> float:
-    """The guidance scale to sample with (see the module doc). ``condition_mode``: already resolved.
+                           recommended: Optional[Mapping[str, Any]] = None) -> Tuple[float, str]:
+    """``(scale, source)``: the guidance scale to sample with (see the module doc) and where it came from,
+    ``"flag"``, ``"checkpoint"`` (its recommendation) or ``"default"``. ``condition_mode``: already resolved.
 
     ValueError when ``guidance_scale`` is negative, or other than 1 under ``replacement``."""
     if guidance_scale is None:
-        if condition_mode != "clean":
-            return 1.0
-        return float((recommended or {}).get("guidance_scale", 1.0))
+        if condition_mode == "clean" and "guidance_scale" in (recommended or {}):
+            return float(recommended["guidance_scale"]), "checkpoint"
+        return 1.0, "default"
     guidance_scale = float(guidance_scale)
     if guidance_scale < 0:
         raise ValueError(f"--guidance_scale must be >= 0, got {guidance_scale}")
@@ -48,4 +49,4 @@ def resolve_guidance_scale(guidance_scale: Optional[float], condition_mode: str,
         raise ValueError(f"--guidance_scale {guidance_scale:g} needs --condition_mode clean (replacement, the "
                          f"paper's method, has no unconditional branch to guide against; auto chooses clean only "
                          f"for checkpoints trained with --independent_t_prob)")
-    return guidance_scale
+    return guidance_scale, "flag"

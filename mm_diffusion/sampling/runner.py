@@ -128,10 +128,10 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
         if conditional:
             margs.condition_mode = resolve_condition_mode(args.condition_mode, margs.independent_t_prob,
                                                          float(args.classifier_scale))
-            margs.guidance_scale = resolve_guidance_scale(args.guidance_scale, margs.condition_mode,
-                                                          find_recommended_sampling(ckpt))
+            margs.guidance_scale, source = resolve_guidance_scale(args.guidance_scale, margs.condition_mode,
+                                                                  find_recommended_sampling(ckpt))
             log(f"{ckpt}: conditioning {margs.condition_mode} (--condition_mode {args.condition_mode}), guidance "
-                f"scale {margs.guidance_scale:g} ({'flag' if args.guidance_scale is not None else 'unset: the checkpoint JSON recommendation, else 1'})")
+                f"scale {margs.guidance_scale:g} ({source})")
         frames = margs.video_size[0]
         with_sr = sr.enabled
         products = (conditional_products if conditional else unconditional_products)(frames, margs.save_type, with_sr)

@@ -40,11 +40,11 @@ def test_auto_condition_mode_follows_the_run_flags():
 
 def test_unset_guidance_takes_the_recommendation_only_under_clean():
     rec = {"guidance_scale": 2.0}
-    assert resolve_guidance_scale(None, "clean", rec) == 2.0
-    assert resolve_guidance_scale(None, "clean", {}) == 1.0
-    assert resolve_guidance_scale(None, "replacement", rec) == 1.0  # published method: never guided
-    assert resolve_guidance_scale(3.0, "clean", rec) == 3.0  # a flag wins
-    assert resolve_guidance_scale(1.0, "replacement", rec) == 1.0
+    assert resolve_guidance_scale(None, "clean", rec) == (2.0, "checkpoint")
+    assert resolve_guidance_scale(None, "clean", {}) == (1.0, "default")
+    assert resolve_guidance_scale(None, "replacement", rec) == (1.0, "default")  # published method: never guided
+    assert resolve_guidance_scale(3.0, "clean", rec) == (3.0, "flag")  # a flag wins
+    assert resolve_guidance_scale(1.0, "replacement", rec) == (1.0, "flag")
     with pytest.raises(ValueError, match="condition_mode clean"):
         resolve_guidance_scale(2.0, "replacement", rec)
     with pytest.raises(ValueError, match=">= 0"):
@@ -116,7 +116,7 @@ def test_audio_to_video_job_conditions_clean_with_the_recommended_guidance(tmp_p
                       "--all_save_num", "2", "--batch_size", "2", "--steps", "1", "--progress", "False"])
     log = capsys.readouterr()
     text = log.out + log.err
-    assert "conditioning clean (--condition_mode auto), guidance scale 2 (unset" in text
+    assert "conditioning clean (--condition_mode auto), guidance scale 2 (checkpoint)" in text
     assert len(list(out.rglob("*.mp4"))) >= 2
     with pytest.raises(ValueError, match="condition_mode clean"):  # guidance needs clean conditioning
         audio2video.main(["--multimodal_model_path", ckpt, "--ref_path", "synthetic:2", "--output_dir",
