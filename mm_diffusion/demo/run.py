@@ -10,8 +10,8 @@ From one checkpoint of the coupled U-Net (default: the shipped ``mm_diffusion/as
 4. mp4s, one contact sheet PNG per task and ``demo_results.json`` under ``--out``.
 
 Sampling settings: ``--steps`` and ``--guidance_scale`` left out take the checkpoint's recommended setting (the
-``recommended_sampling`` entry of its JSON; the shipped model's ``demo.json`` says 50 steps, guidance 2, the
-setting its bars were measured with), else 20 steps and no guidance; ``--condition_mode auto`` is clean
+``recommended_sampling`` entry of its JSON; the shipped model's ``demo.json`` says guidance 2, which its
+audio-to-video sync needs), else 20 steps and no guidance; ``--condition_mode auto`` is clean
 conditioning for a model trained with per-modality timesteps, else the paper's replacement method. The log
 line and ``demo_results.json`` (``sampling_source``) say where each value came from.
 
@@ -75,7 +75,7 @@ DEMO_HELP = {
     "num_conditional": "held-out clips for audio-to-video and for video-to-audio (>= 2)",
     "num_real": "held-out real clips scored for the real / shuffled rows (>= 2)",
     "steps": f"DPM-Solver steps (left out: the checkpoint's recommended_sampling.steps in its JSON, else "
-             f"{DEFAULT_STEPS}; the shipped demo model recommends 50)",
+             f"{DEFAULT_STEPS})",
     "method": "sampler",
     "classifier_scale": "audio-to-video / video-to-audio: 0 = replacement only; > 0 adds gradient guidance of this "
                         "scale (slower: a backward pass per step)",

@@ -64,8 +64,14 @@ def test_recommended_sampling_is_read_and_checked(tmp_path):
             find_recommended_sampling(_checkpoint(tmp_path, name, bad))
 
 
-def test_shipped_demo_model_recommends_the_setting_its_bars_were_measured_with():
-    assert find_recommended_sampling(os.path.join(ASSETS_DIR, "demo.pt")) == {"steps": 50, "guidance_scale": 2.0}
+def test_shipped_demo_model_recommends_cross_modal_guidance():
+    # guidance 2 is what its audio-to-video sync bar needs (model card); the step count stays the default 20
+    assert find_recommended_sampling(os.path.join(ASSETS_DIR, "demo.pt")) == {"guidance_scale": 2.0}
+    args = demo_run.create_parser().parse_args([])
+    ckpt = demo_run.resolve_checkpoint("")
+    info = demo_run.load_demo_model(ckpt)[2]
+    assert demo_run.resolve_sampling(args, ckpt, info) == {"steps": "default", "guidance_scale": "checkpoint"}
+    assert (args.steps, args.guidance_scale, args.condition_mode) == (demo_run.DEFAULT_STEPS, 2.0, "clean")
 
 
 def _demo_args(ckpt, *extra):
