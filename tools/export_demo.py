@@ -71,6 +71,8 @@ def main(argv=None) -> int:
     p.add_argument("--name", default="demo", help="file stem (default: demo)")
     p.add_argument("--recommend_steps", type=int, default=0,
                    help="DPM-Solver steps to recommend in the JSON (0: none; the demo then uses 20)")
+    p.add_argument("--recommend_joint_guidance", type=float, default=None,
+                   help="unconditional joint guidance (the audio guided by the video) to recommend (default: none)")
     p.add_argument("--recommend_guidance", type=float, default=None,
                    help="cross-modal guidance scale to recommend for clean conditioning (default: none, i.e. 1)")
     args = p.parse_args(argv)
@@ -101,6 +103,8 @@ def main(argv=None) -> int:
         recommended["steps"] = int(args.recommend_steps)
     if args.recommend_guidance is not None:
         recommended["guidance_scale"] = float(args.recommend_guidance)
+    if args.recommend_joint_guidance is not None:
+        recommended["joint_guidance_scale"] = float(args.recommend_joint_guidance)
     if recommended:
         doc[RECOMMENDED_SAMPLING_KEY] = recommended
     meta = os.path.join(args.out_dir, f"{args.name}.json")

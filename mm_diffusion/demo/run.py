@@ -64,6 +64,7 @@ def demo_defaults() -> Dict[str, Any]:
     """The demo's flags and their defaults."""
     return dict(checkpoint="", out="outputs/demo", num_samples=32, num_conditional=16, num_real=64, steps=None,
                 method="dpm_solver", classifier_scale=0.0, condition_mode="auto", guidance_scale=None,
+                joint_guidance_scale=None,
                 batch_size=16, seed=1_000_003, precision="auto", threads=2, no_progress=False)
 
 
@@ -86,6 +87,11 @@ DEMO_HELP = {
     "guidance_scale": "--condition_mode clean: classifier-free guidance across modalities (1 = none; left out: the "
                       "checkpoint's recommended_sampling.guidance_scale under clean, else 1; the shipped demo "
                       "model recommends 2)",
+    "joint_guidance_scale": "unconditional task: the audio guided by the video with this scale (cross-modal "
+                            "classifier-free guidance inside joint sampling; models trained with "
+                            "--independent_t_prob; 1 = off; one more model call per step; left out: the "
+                            "checkpoint's recommended_sampling.joint_guidance_scale for such a model, else 1; "
+                            "the shipped demo model recommends 2)",
     "batch_size": "samples per model batch",
     "seed": f"held-out dataset seed and sampling seed (>= {HELD_OUT_MIN_SEED})",
     "precision": "fp32, or bf16 (a bf16 copy of the network, computed with the CPU's bf16 units); auto: bf16 on a "
@@ -101,13 +107,16 @@ def create_parser() -> argparse.ArgumentParser:
         prog="python -m mm_diffusion.demo",
         description="Generate AV samples from the demo checkpoint, zero-shot audio-to-video / video-to-audio on "
                     "held-out synthetic clips, score everything with the synthetic analyser and print one table.")
-    return add_dict_to_argparser(parser, demo_defaults(), helps=DEMO_HELP, types={"steps": int, "guidance_scale": float},
+    return add_dict_to_argparser(parser, demo_defaults(), helps=DEMO_HELP, types={"steps": int, "guidance_scale": float,
+                                                                                  "joint_guidance_scale": float},
                                  choices={"method": ("dpm_solver", "dpm_solver++"), "condition_mode": CONDITION_MODE_CHOICES,
                                           "precision": ("auto", "fp32", "bf16")})
 
 
 def check_args(args: argparse.Namespace) -> argparse.Namespace:
     """ValueError naming the offending flag when a count or the seed is out of range."""
+    if args.joint_guidance_scale is not None and args.joint_guidance_scale < 0:
+        raise ValueError(f"--joint_guidance_scale must be >= 0, got {args.joint_guidance_scale}")
     if args.classifier_scale < 0:
         raise ValueError(f"--classifier_scale must be >= 0, got {args.classifier_scale}")
     for name, low in (("num_samples", 1), ("num_conditional", 2), ("num_real", 2), ("steps", 1),
@@ -165,7 +174,8 @@ def held_out_clips(num: int, info: Dict[str, Any], seed: int) -> Dict[str, torch
 
 
 def resolve_sampling(args: argparse.Namespace, checkpoint: str, info: Dict[str, Any]) -> Dict[str, str]:
-    """Make ``args.condition_mode``, ``args.steps`` and ``args.guidance_scale`` concrete for ``checkpoint``: a flag
+    """Make ``args.condition_mode``, ``args.steps``, ``args.guidance_scale`` and ``args.joint_guidance_scale``
+    concrete for ``checkpoint`` (ValueError for joint guidance on a model without per-modality timesteps): a flag
     given wins; unset, the checkpoint's ``recommended_sampling`` (its JSON), else the defaults (20 steps, no
     guidance; see :mod:`~mm_diffusion.sampling.condition_settings`). Returns where each value came from
     (``"flag"``, ``"checkpoint"`` or ``"default"``)."""
@@ -179,6 +189,16 @@ def resolve_sampling(args: argparse.Namespace, checkpoint: str, info: Dict[str, 
         source["steps"] = "flag"
     args.guidance_scale, source["guidance_scale"] = resolve_guidance_scale(args.guidance_scale, args.condition_mode,
                                                                           recommended)
+    trained_t = float(info.get("independent_t_prob") or 0.0) > 0
+    if args.joint_guidance_scale is not None:
+        source["joint_guidance_scale"] = "flag"
+    elif trained_t and "joint_guidance_scale" in recommended:
+        args.joint_guidance_scale, source["joint_guidance_scale"] = recommended["joint_guidance_scale"], "checkpoint"
+    else:
+        args.joint_guidance_scale, source["joint_guidance_scale"] = 1.0, "default"
+    if args.joint_guidance_scale != 1.0 and not trained_t:
+        raise ValueError(f"--joint_guidance_scale {args.joint_guidance_scale:g} needs a model trained with "
+                         f"--independent_t_prob (it feeds the video at t = T); this checkpoint was not")
     return source
 
 
@@ -191,7 +211,8 @@ def _generate(kind: str, model, diffusion, info, n: int, args, reference=None, b
     for idx in _batches(n, args.batch_size):
         if reference is None:
             out = generate_av(model, diffusion, idx, video_size=info["video_size"], audio_size=info["audio_size"],
-                              method=args.method, steps=args.steps, seed=args.seed)
+                              method=args.method, steps=args.steps, seed=args.seed,
+                              joint_guidance_scale=args.joint_guidance_scale)
         else:
             ref = {k: v[idx[0]:idx[-1] + 1] for k, v in reference.items()}
             out = generate_conditional(model, diffusion, ref, idx, mode=kind, method=args.method, steps=args.steps,
@@ -265,8 +286,9 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
         f"{info['audio_rate']} Hz; held-out dataset seed {args.seed}; {precision}; "
         f"conditional tasks: {args.condition_mode}")
     log(f"[demo] {args.method} {args.steps} steps ({sampling_source['steps']}), guidance scale "
-        f"{args.guidance_scale:g} ({sampling_source['guidance_scale']}); 'checkpoint' = its JSON's recommended "
-        f"setting, a flag overrides it")
+        f"{args.guidance_scale:g} ({sampling_source['guidance_scale']}), unconditional joint guidance "
+        f"{args.joint_guidance_scale:g} ({sampling_source['joint_guidance_scale']}); 'checkpoint' = its JSON's "
+        f"recommended setting, a flag overrides it")
     timings: Dict[str, float] = {"load": time.perf_counter() - start}
 
     t0 = time.perf_counter()
@@ -304,7 +326,7 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
         "audio_fps": info["audio_rate"], "hum_level": info["hum_level"],
         "sampler": args.method, "steps": args.steps, "classifier_scale": args.classifier_scale,
         "condition_mode": args.condition_mode, "guidance_scale": args.guidance_scale,
-        "sampling_source": sampling_source, "seed": args.seed,
+        "joint_guidance_scale": args.joint_guidance_scale, "sampling_source": sampling_source, "seed": args.seed,
         "held_out_dataset_seed": args.seed,
         "counts": counts, "rows": rows, "gap_ratios": gaps, "bars": bars, "all_bars_passed": all_passed(bars),
         "scores": {t: {k: v for k, v in s.items()} for t, s in scores.items()},

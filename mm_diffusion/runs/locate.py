@@ -36,7 +36,7 @@ CONFIG_NAMES = ("config.json", "args.json", "flags.json", "train_config.json", "
 # The optional entry of a checkpoint's JSON with the sampling settings its trainer recommends (see
 # find_recommended_sampling): key -> (type, lowest valid value).
 RECOMMENDED_SAMPLING_KEY = "recommended_sampling"
-RECOMMENDED_SAMPLING_TYPES = {"steps": (int, 1), "guidance_scale": (float, 0.0)}
+RECOMMENDED_SAMPLING_TYPES = {"steps": (int, 1), "guidance_scale": (float, 0.0), "joint_guidance_scale": (float, 0.0)}
 
 
 def _step_files(folder: str, skip_steps: int) -> List[str]:
@@ -197,8 +197,9 @@ def find_recommended_sampling(checkpoint: str) -> Dict[str, Any]:
     there is none (a training run's own ``config.json``, a published checkpoint).
 
     Keys (each optional): ``steps`` (int >= 1, the DPM-Solver step count) and ``guidance_scale`` (float >= 0,
-    cross-modal classifier-free guidance under ``condition_mode`` clean). ValueError naming the file on any
-    other key or value."""
+    cross-modal classifier-free guidance under ``condition_mode`` clean) and ``joint_guidance_scale`` (float >= 0,
+    the audio guided by the video in unconditional sampling). ValueError naming the file on any other key or
+    value."""
     found = _find_run_document(checkpoint)
     if found is None:
         return {}

@@ -67,7 +67,7 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
                 device="cpu", condition: Optional[Dict[str, torch.Tensor]] = None, classifier_scale: float = 0.0,
                 clip_denoised: bool = True, solver: Optional[Dict] = None, progress: bool = False,
                 class_id: int = -1, condition_mode: str = "replacement",
-                guidance_scale: float = 1.0) -> Dict[str, torch.Tensor]:
+                guidance_scale: float = 1.0, joint_guidance_scale: float = 1.0) -> Dict[str, torch.Tensor]:
     """Sample AV pairs for the global indices ``indices`` (``n = len(indices)``).
 
     Args:
@@ -85,6 +85,8 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
         condition_mode: ``"clean"``: the known modality given clean at its own t = 0 (models trained with
             ``--independent_t_prob``), with classifier-free guidance ``guidance_scale`` (1 = none). A run's
             ``--data_scale`` (``diffusion.data_scale``) scales the condition and is divided out of the result.
+        joint_guidance_scale: unconditional sampling only (no ``condition``): the audio guided by the video with
+            this scale (models trained with ``--independent_t_prob``; 1 = off; one more model call per step).
     Returns: ``{"video": [n, F, C, H, W], "audio": [n, C, L]}`` float32 on ``device``, values in [-1, 1].
     """
     if not indices:
@@ -104,6 +106,8 @@ def generate_av(model: torch.nn.Module, diffusion, indices: Sequence[int], *, vi
     kwargs = dict(steps=steps, **(solver or {})) if method in DPM_METHODS else dict(clip_denoised=clip_denoised)
     if condition_mode != "replacement" or guidance_scale != 1.0 or scale:
         kwargs.update(condition_mode=condition_mode, guidance_scale=float(guidance_scale), clip_bounds=clip_bounds(scale))
+    if float(joint_guidance_scale) != 1.0:
+        kwargs["joint_guidance_scale"] = float(joint_guidance_scale)
     out = unscale_data(sample(multimodal_model_fn(model, labels, shift_gen), noise, diffusion=diffusion, method=method,
                               condition=condition, classifier_scale=float(classifier_scale), generator=sampler_gen,
                               progress=progress, **kwargs), scale)

@@ -212,9 +212,11 @@ def test_auto_condition_mode_follows_the_checkpoint_training_flags(demo):
     assert demo["doc"]["condition_mode"] == "replacement"  # the random checkpoint has no independent_t_prob
     assert "conditional tasks: replacement" in demo["log"]
     # --steps 3 given, --guidance_scale left out (no recommendation in a run's own config.json): say so
-    assert demo["doc"]["sampling_source"] == {"steps": "flag", "guidance_scale": "default"}
+    assert demo["doc"]["sampling_source"] == {"steps": "flag", "guidance_scale": "default",
+                                              "joint_guidance_scale": "default"}
+    assert demo["doc"]["joint_guidance_scale"] == 1.0
     assert demo["doc"]["steps"] == 3 and demo["doc"]["guidance_scale"] == 1.0
-    assert "3 steps (flag), guidance scale 1 (default)" in demo["log"]
+    assert "3 steps (flag), guidance scale 1 (default), unconditional joint guidance 1 (default)" in demo["log"]
 
 
 def test_guidance_without_clean_conditioning_is_refused(tmp_path):

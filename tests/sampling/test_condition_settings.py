@@ -59,19 +59,24 @@ def test_recommended_sampling_is_read_and_checked(tmp_path):
     assert got == {"steps": 7, "guidance_scale": 1.5} and isinstance(got["steps"], int)
     for name, bad, match in (("k", {"stepz": 3}, "unknown keys"), ("s", {"steps": 0}, "steps"),
                              ("f", {"steps": 2.5}, "integer"), ("g", {"guidance_scale": "2"}, "guidance_scale"),
-                             ("b", {"steps": True}, "steps"), ("o", [1, 2], "object")):
+                             ("b", {"steps": True}, "steps"), ("o", [1, 2], "object"),
+                             ("j", {"joint_guidance_scale": -1}, "joint_guidance_scale")):
         with pytest.raises(ValueError, match=match):
             find_recommended_sampling(_checkpoint(tmp_path, name, bad))
 
 
 def test_shipped_demo_model_recommends_cross_modal_guidance():
-    # guidance 2 is what its audio-to-video sync bar needs (model card); the step count stays the default 20
-    assert find_recommended_sampling(os.path.join(ASSETS_DIR, "demo.pt")) == {"guidance_scale": 2.0}
+    # guidance 2: what its audio-to-video sync bar needs; joint guidance 2: its unconditional colour-pitch bar
+    # (model card); the step count stays the default 20
+    assert find_recommended_sampling(os.path.join(ASSETS_DIR, "demo.pt")) == {"guidance_scale": 2.0,
+                                                                             "joint_guidance_scale": 2.0}
     args = demo_run.create_parser().parse_args([])
     ckpt = demo_run.resolve_checkpoint("")
     info = demo_run.load_demo_model(ckpt)[2]
-    assert demo_run.resolve_sampling(args, ckpt, info) == {"steps": "default", "guidance_scale": "checkpoint"}
+    assert demo_run.resolve_sampling(args, ckpt, info) == {"steps": "default", "guidance_scale": "checkpoint",
+                                                           "joint_guidance_scale": "checkpoint"}
     assert (args.steps, args.guidance_scale, args.condition_mode) == (demo_run.DEFAULT_STEPS, 2.0, "clean")
+    assert args.joint_guidance_scale == 2.0
 
 
 def _demo_args(ckpt, *extra):
@@ -79,26 +84,39 @@ def _demo_args(ckpt, *extra):
 
 
 def test_demo_fills_unset_steps_and_guidance_from_the_checkpoint(tmp_path):
-    ckpt = _checkpoint(tmp_path, "clean", {"steps": 7, "guidance_scale": 1.5}, independent_t_prob=0.5)
+    ckpt = _checkpoint(tmp_path, "clean", {"steps": 7, "guidance_scale": 1.5, "joint_guidance_scale": 2.5},
+                       independent_t_prob=0.5)
     info = {"independent_t_prob": 0.5}
     args = _demo_args(ckpt)
-    assert args.steps is None and args.guidance_scale is None
-    assert demo_run.resolve_sampling(args, ckpt, info) == {"steps": "checkpoint", "guidance_scale": "checkpoint"}
-    assert (args.steps, args.guidance_scale, args.condition_mode) == (7, 1.5, "clean")
+    assert args.steps is None and args.guidance_scale is None and args.joint_guidance_scale is None
+    assert demo_run.resolve_sampling(args, ckpt, info) == {"steps": "checkpoint", "guidance_scale": "checkpoint",
+                                                           "joint_guidance_scale": "checkpoint"}
+    assert (args.steps, args.guidance_scale, args.condition_mode, args.joint_guidance_scale) == (7, 1.5, "clean", 2.5)
 
-    args = _demo_args(ckpt, "--steps", "3", "--guidance_scale", "1")
-    assert demo_run.resolve_sampling(args, ckpt, info) == {"steps": "flag", "guidance_scale": "flag"}
-    assert (args.steps, args.guidance_scale) == (3, 1.0)
+    args = _demo_args(ckpt, "--steps", "3", "--guidance_scale", "1", "--joint_guidance_scale", "1")
+    assert demo_run.resolve_sampling(args, ckpt, info) == {"steps": "flag", "guidance_scale": "flag",
+                                                           "joint_guidance_scale": "flag"}
+    assert (args.steps, args.guidance_scale, args.joint_guidance_scale) == (3, 1.0, 1.0)
 
     # replacement (asked for, or auto on a model without per-modality timesteps): steps still recommended,
     # guidance never
     args = _demo_args(ckpt, "--condition_mode", "replacement")
-    assert demo_run.resolve_sampling(args, ckpt, info) == {"steps": "checkpoint", "guidance_scale": "default"}
+    assert demo_run.resolve_sampling(args, ckpt, info) == {"steps": "checkpoint", "guidance_scale": "default",
+                                                           "joint_guidance_scale": "checkpoint"}
     assert (args.steps, args.guidance_scale) == (7, 1.0)
     plain = _checkpoint(tmp_path, "plain")
     args = _demo_args(plain)
-    assert demo_run.resolve_sampling(args, plain, {}) == {"steps": "default", "guidance_scale": "default"}
+    assert demo_run.resolve_sampling(args, plain, {}) == {"steps": "default", "guidance_scale": "default",
+                                                          "joint_guidance_scale": "default"}
     assert (args.steps, args.guidance_scale, args.condition_mode) == (demo_run.DEFAULT_STEPS, 1.0, "replacement")
+    assert args.joint_guidance_scale == 1.0
+    # a model without per-modality timesteps: a recommendation is ignored, a flag is refused
+    rec_plain = _checkpoint(tmp_path, "rec_plain", {"joint_guidance_scale": 2.0})
+    args = _demo_args(rec_plain)
+    demo_run.resolve_sampling(args, rec_plain, {})
+    assert args.joint_guidance_scale == 1.0
+    with pytest.raises(ValueError, match="independent_t_prob"):
+        demo_run.resolve_sampling(_demo_args(plain, "--joint_guidance_scale", "2"), plain, {})
 
 
 def test_demo_refuses_bad_counts_but_accepts_unset_steps():

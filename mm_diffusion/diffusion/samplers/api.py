@@ -10,7 +10,7 @@ from .ddim import sample_ddim
 from .ddpm import sample_ddpm
 from .denoiser import Denoiser
 from .dpm_solver import sample_dpm_solver
-from .true_conditioning import CONDITION_MODES, CleanConditionDenoiser
+from .true_conditioning import CONDITION_MODES, CleanConditionDenoiser, JointGuidanceDenoiser
 
 __all__ = ["sample", "METHODS", "SAMPLER_DEFAULTS", "solver_overrides"]
 
@@ -71,7 +71,8 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
            condition: Optional[Dict[str, torch.Tensor]] = None, classifier_scale: float = 0.0,
            generator: Optional[torch.Generator] = None, progress: bool = True,
            callback: Optional[Callable[[dict], None]] = None, device=None, condition_mode: str = "replacement",
-           guidance_scale: float = 1.0, clip_bounds: Optional[Dict[str, float]] = None) -> Tree:
+           guidance_scale: float = 1.0, clip_bounds: Optional[Dict[str, float]] = None,
+           joint_guidance_scale: float = 1.0) -> Tree:
     """Generate samples (an AV pair, or a tensor) with any sampler.
 
     Args:
@@ -96,6 +97,9 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
             clean at its own t = 0, for models trained with per-modality timesteps), with classifier-free
             guidance ``guidance_scale`` across modalities (1 = none). clip_bounds: per-modality clamp bounds
             ``{"audio": 2.5}`` for data diffused at a scale (``--data_scale``).
+        joint_guidance_scale: unconditional AV sampling only: the audio guided by the video with this scale
+            (:class:`~.true_conditioning.JointGuidanceDenoiser`; models trained with per-modality timesteps;
+            1 = off, one model call per step).
         generator: a ``torch.Generator`` (on ``device``) for all the randomness.
         progress: tqdm bar; callback: per-step ``callback({"i", "t", "x", "denoised"})``.
         device: where to draw noise from shapes (default: the generator's device, else CPU).
@@ -115,6 +119,10 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
                   condition=condition, classifier_scale=classifier_scale, generator=generator, callback=callback,
                   progress=progress)
     _check_condition_mode(condition_mode, guidance_scale)
+    common["joint_guidance_scale"] = float(joint_guidance_scale)
+    if common["joint_guidance_scale"] != 1.0 and (condition is not None or not is_dict(x)):
+        raise ValueError("joint_guidance_scale applies to unconditional AV-pair sampling; with a known modality use "
+                         "condition_mode 'clean' and guidance_scale")
     if method in ("ddpm", "ddim"):
         unused = sorted(k for k in _SOLVER_ONLY if given[k] is not None)
         if unused:
@@ -141,10 +149,14 @@ def _wrap(model_fn, diffusion, common: Dict[str, Any], condition_mode: str, guid
           clip_bounds: Optional[Dict[str, float]]):
     """``model_fn`` itself for the default options; otherwise the :class:`Denoiser` every sampler will use
     (samplers take a ready Denoiser as is): clean conditioning with guidance, or per-modality clip bounds."""
-    if condition_mode == "replacement" and not clip_bounds:
+    joint = common.pop("joint_guidance_scale", 1.0)
+    if condition_mode == "replacement" and not clip_bounds and joint == 1.0:
         return model_fn
     kwargs = dict(condition=common["condition"], clip_denoised=common["clip_denoised"],
                   thresholding=common["thresholding"], generator=common["generator"], clip_bounds=clip_bounds)
+    if joint != 1.0:
+        return JointGuidanceDenoiser(model_fn, diffusion, guidance_scale=joint,
+                                     **{k: v for k, v in kwargs.items() if k != "condition"})
     if condition_mode == "clean":
         if common["classifier_scale"]:
             raise ValueError("classifier_scale belongs to condition_mode 'replacement'; use guidance_scale")

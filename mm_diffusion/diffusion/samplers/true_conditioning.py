@@ -9,6 +9,12 @@ t = T - 1 (its forward-noised version: no information), and the generated modali
 
 The result is a :class:`~.denoiser.Denoiser`, so every sampler (they all call ``as_denoiser``) uses it unchanged;
 :func:`~.api.sample` builds it for ``condition_mode="clean"``.
+
+:class:`JointGuidanceDenoiser` applies the same guidance inside UNCONDITIONAL joint sampling (an option, not in
+the original): the audio's noise prediction becomes ``eps_unc + s * (eps_joint - eps_unc)``, where ``eps_unc``
+is predicted with the video replaced by its forward-noised version at t = T - 1 (model time T: no information);
+the video's prediction is left as it is. It needs a model trained with per-modality timesteps, and costs one
+extra model call per step. (docs/coupling.md: it raises the demo model's unconditional colour-pitch agreement.)
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ from .conditioning import check_condition, replace_known
 from .denoiser import Denoiser
 from .time_ops import ContinuousTime, IndexTime
 
-__all__ = ["CONDITION_MODES", "CleanConditionDenoiser"]
+__all__ = ["CONDITION_MODES", "CleanConditionDenoiser", "JointGuidanceDenoiser"]
 
 CONDITION_MODES = ("replacement", "clean")
 
@@ -46,17 +52,11 @@ class CleanConditionDenoiser(Denoiser):
 
     def _known_at(self, model_t: float):
         """``model_fn`` with every known modality's model timestep set to ``model_t`` (per-modality timesteps)."""
-
-        def fn(x_in: Tree, t_model: torch.Tensor) -> Tree:
-            steps = {k: (torch.full_like(t_model, model_t) if k in self.condition else t_model) for k in x_in}
-            return self.model_fn(x_in, steps)
-
-        return fn
+        return _with_model_time(self.model_fn, set(self.condition), model_t)
 
     def _last_model_time(self, x: Tree) -> float:
         """What the model sees for the diffusion's last index (the known modality's 'no information' level)."""
-        last = self._index(x, self.diffusion.num_timesteps - 1)[:1]
-        return float(self.diffusion.model_timesteps(last)[0])
+        return _last_model_time(self, x)
 
     def __call__(self, x: Tree, t: Union[int, torch.Tensor, ContinuousTime]) -> Prediction:
         if not self._checked:
@@ -81,3 +81,56 @@ class CleanConditionDenoiser(Denoiser):
                 out_eps[key] = eps[key]
                 out_x0[key] = at.x0_from_eps(x[key], eps[key])
         return self._constrain(Prediction(out_eps, out_x0, pred.var_values), x, at, keys=gen_keys)
+
+
+def _with_model_time(model_fn, keys, model_t: float):
+    """``model_fn`` with the model timestep of the modalities ``keys`` set to ``model_t`` (the others keep t)."""
+
+    def fn(x_in: Tree, t_model: torch.Tensor) -> Tree:
+        steps = {k: (torch.full_like(t_model, model_t) if k in keys else t_model) for k in x_in}
+        return model_fn(x_in, steps)
+
+    return fn
+
+
+def _last_model_time(denoiser: Denoiser, x: Tree) -> float:
+    """The model timestep of ``denoiser``'s diffusion's last index ('no information')."""
+    last = denoiser._index(x, denoiser.diffusion.num_timesteps - 1)[:1]
+    return float(denoiser.diffusion.model_timesteps(last)[0])
+
+
+class JointGuidanceDenoiser(Denoiser):
+    """``denoiser(x, t) -> Prediction`` for unconditional AV sampling with the audio guided by the video (see the
+    module doc). Takes :class:`Denoiser`'s arguments without ``condition`` / ``classifier_scale``, plus
+    ``guidance_scale`` (!= 1; 1 is plain sampling) and ``guided``: the modalities whose prediction is guided by
+    the others (default ``("audio",)``)."""
+
+    def __init__(self, model_fn, diffusion, *, guidance_scale: float, guided=("audio",), **kwargs):
+        if kwargs.get("condition"):
+            raise ValueError("joint guidance is for unconditional sampling; with a known modality use "
+                             "condition_mode 'clean' and guidance_scale")
+        if kwargs.get("classifier_scale", 0.0):
+            raise ValueError("classifier_scale (gradient guidance) belongs to conditional replacement sampling")
+        kwargs.pop("condition", None)
+        super().__init__(model_fn, diffusion, **kwargs)
+        self.guidance_scale = float(guidance_scale)
+        self.guided = tuple(guided)
+
+    def __call__(self, x: Tree, t: Union[int, torch.Tensor, ContinuousTime]) -> Prediction:
+        missing = [k for k in self.guided if k not in x]
+        if missing or len(x) < 2:
+            raise ValueError(f"joint guidance needs an AV pair with {list(self.guided)}; got {sorted(x)}")
+        at = t if isinstance(t, ContinuousTime) else IndexTime(self.diffusion, self._index(x, t))
+        pred = at.predict(self.model_fn, x)
+        eps = dict(pred.eps)
+        last = IndexTime(self.diffusion, self._index(x, self.diffusion.num_timesteps - 1))
+        t_last = _last_model_time(self, x)
+        for key in self.guided:
+            others = {k: v for k, v in x.items() if k != key}
+            # the other modalities forward-noised to t = T - 1 (from their current state: no information left)
+            x_unc = replace_known(last, x, others, self.generator)
+            unc = at.predict(_with_model_time(self.model_fn, set(others), t_last), x_unc)
+            eps[key] = unc.eps[key] + self.guidance_scale * (pred.eps[key] - unc.eps[key])
+        x0 = {k: (at.x0_from_eps(x[k], eps[k]) if k in self.guided else pred.pred_xstart[k]) for k in x}
+        return self._constrain(Prediction(eps, x0, pred.var_values), x, at, keys=list(x))
+
