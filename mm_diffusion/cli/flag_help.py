@@ -134,6 +134,9 @@ FLAG_HELP = {
     "guidance_scale": "condition_mode clean: classifier-free guidance across modalities (1 = none); unset: the "
                       "checkpoint JSON's recommended_sampling.guidance_scale under clean (the shipped demo "
                       "model: 2), else 1",
+    "joint_guidance_scale": "sample: the audio guided by the video inside unconditional sampling (models trained "
+                            "with --independent_t_prob; 1 = off; one more model call per step); unset: the "
+                            "checkpoint JSON's recommended_sampling.joint_guidance_scale for such a model, else 1",
     # ---- super-resolution training data
     "frame_gap": "SR training: take every frame_gap-th frame of each video (at video_fps)",
     "synthetic_frames": "SR training without a folder: frames per synthetic clip",

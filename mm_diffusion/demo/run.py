@@ -39,7 +39,8 @@ from .report import all_passed, check_bars, format_table, gap_ratios, rows_from_
 from .sheet import clip_band, write_contact_sheet
 from ..runs.files import write_json
 from ..runs.locate import ASSETS_DIR, demo_checkpoint, find_recommended_sampling, find_run_config
-from ..sampling.condition_settings import CONDITION_MODE_CHOICES, resolve_condition_mode, resolve_guidance_scale
+from ..sampling.condition_settings import (CONDITION_MODE_CHOICES, resolve_condition_mode, resolve_guidance_scale,
+                                           resolve_joint_guidance_scale)
 from ..sampling.generate import generate_av
 from ..models.precision import inference_model, native_bf16_cpu
 
@@ -115,8 +116,6 @@ def create_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> argparse.Namespace:
     """ValueError naming the offending flag when a count or the seed is out of range."""
-    if args.joint_guidance_scale is not None and args.joint_guidance_scale < 0:
-        raise ValueError(f"--joint_guidance_scale must be >= 0, got {args.joint_guidance_scale}")
     if args.classifier_scale < 0:
         raise ValueError(f"--classifier_scale must be >= 0, got {args.classifier_scale}")
     for name, low in (("num_samples", 1), ("num_conditional", 2), ("num_real", 2), ("steps", 1),
@@ -189,16 +188,8 @@ def resolve_sampling(args: argparse.Namespace, checkpoint: str, info: Dict[str, 
         source["steps"] = "flag"
     args.guidance_scale, source["guidance_scale"] = resolve_guidance_scale(args.guidance_scale, args.condition_mode,
                                                                           recommended)
-    trained_t = float(info.get("independent_t_prob") or 0.0) > 0
-    if args.joint_guidance_scale is not None:
-        source["joint_guidance_scale"] = "flag"
-    elif trained_t and "joint_guidance_scale" in recommended:
-        args.joint_guidance_scale, source["joint_guidance_scale"] = recommended["joint_guidance_scale"], "checkpoint"
-    else:
-        args.joint_guidance_scale, source["joint_guidance_scale"] = 1.0, "default"
-    if args.joint_guidance_scale != 1.0 and not trained_t:
-        raise ValueError(f"--joint_guidance_scale {args.joint_guidance_scale:g} needs a model trained with "
-                         f"--independent_t_prob (it feeds the video at t = T); this checkpoint was not")
+    args.joint_guidance_scale, source["joint_guidance_scale"] = resolve_joint_guidance_scale(
+        args.joint_guidance_scale, info.get("independent_t_prob"), recommended)
     return source
 
 

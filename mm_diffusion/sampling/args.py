@@ -66,7 +66,7 @@ def sample_defaults(job: str = "sample") -> Dict[str, Any]:
         out.update(ref_path="", classifier_scale=0.0, condition_mode="auto", guidance_scale=None,
                    sample_fn="ddpm" if job == "video2audio" else "dpm_solver")
     else:
-        out.update(ref_path="")
+        out.update(ref_path="", joint_guidance_scale=None)
     return out
 
 
@@ -78,7 +78,8 @@ def create_parser(job: str = "sample") -> argparse.ArgumentParser:
         "video2audio": "Zero-shot video-to-audio: generate audio for the video of reference clips.",
     }
     parser = argparse.ArgumentParser(prog=f"python -m mm_diffusion.{job}", description=descriptions[job])
-    flags.add_dict_to_argparser(parser, sample_defaults(job), types={"guidance_scale": float},
+    flags.add_dict_to_argparser(parser, sample_defaults(job), types={"guidance_scale": float,
+                                                                     "joint_guidance_scale": float},
                                 choices={"condition_mode": CONDITION_MODE_CHOICES} if job != "sample" else None)
     flags.add_dict_to_argparser(parser, flags.model_and_diffusion_defaults())
     if job != "video2audio":

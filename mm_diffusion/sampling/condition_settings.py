@@ -10,12 +10,16 @@
   ``recommended_sampling.guidance_scale``, see :func:`~mm_diffusion.runs.locate.find_recommended_sampling`)
   under ``clean``, else 1 (no guidance). A guidance other than 1 under ``replacement`` is refused: replacement
   has no unconditional branch to guide against.
+* ``joint_guidance_scale`` (unconditional sampling: the audio guided by the video): the value given; unset, the
+  checkpoint's ``recommended_sampling.joint_guidance_scale`` for a model trained with per-modality timesteps,
+  else 1. Other than 1 on a model without them is refused (its video was never seen at t = T beside live audio).
 """
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Tuple
 
-__all__ = ["CONDITION_MODE_CHOICES", "resolve_condition_mode", "resolve_guidance_scale"]
+__all__ = ["CONDITION_MODE_CHOICES", "resolve_condition_mode", "resolve_guidance_scale",
+           "resolve_joint_guidance_scale"]
 
 CONDITION_MODE_CHOICES = ("auto", "replacement", "clean")
 
@@ -50,3 +54,23 @@ def resolve_guidance_scale(guidance_scale: Optional[float], condition_mode: str,
                          f"paper's method, has no unconditional branch to guide against; auto chooses clean only "
                          f"for checkpoints trained with --independent_t_prob)")
     return guidance_scale, "flag"
+
+
+def resolve_joint_guidance_scale(joint_guidance_scale: Optional[float], independent_t_prob: Optional[float],
+                                 recommended: Optional[Mapping[str, Any]] = None) -> Tuple[float, str]:
+    """``(scale, source)`` for unconditional joint guidance (see the module doc); ``source`` as
+    :func:`resolve_guidance_scale`'s. ValueError when negative, or other than 1 for a model without
+    per-modality timesteps."""
+    trained = float(independent_t_prob or 0.0) > 0
+    if joint_guidance_scale is None:
+        if trained and "joint_guidance_scale" in (recommended or {}):
+            return float(recommended["joint_guidance_scale"]), "checkpoint"
+        return 1.0, "default"
+    joint_guidance_scale = float(joint_guidance_scale)
+    if joint_guidance_scale < 0:
+        raise ValueError(f"--joint_guidance_scale must be >= 0, got {joint_guidance_scale}")
+    if joint_guidance_scale != 1.0 and not trained:
+        raise ValueError(f"--joint_guidance_scale {joint_guidance_scale:g} needs a model trained with "
+                         f"--independent_t_prob (it feeds the video at t = T); this checkpoint was not")
+    return joint_guidance_scale, "flag"
+

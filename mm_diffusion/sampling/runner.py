@@ -26,7 +26,7 @@ from ..runs.log import RunLog
 from ..runs.locate import (default_model_path, default_sr_model_path, find_recommended_sampling, model_name,
                            resolve_model_paths)
 from .args import checkpoint_args, finalize_args, parse_sample_args
-from .condition_settings import resolve_condition_mode, resolve_guidance_scale
+from .condition_settings import resolve_condition_mode, resolve_guidance_scale, resolve_joint_guidance_scale
 from .generate import generate_av
 from .layout import OutputLayout, conditional_products, plan_batches, sampler_prefix, unconditional_products
 from .writer import write_conditional, write_unconditional
@@ -125,13 +125,18 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     current_key, model, diffusion = None, None, None
     for ckpt in checkpoints:
         margs = finalize_args(checkpoint_args(args, ckpt))
+        if not conditional:
+            margs.joint_guidance_scale, setting_from = resolve_joint_guidance_scale(
+                args.joint_guidance_scale, margs.independent_t_prob, find_recommended_sampling(ckpt))
+            if margs.joint_guidance_scale != 1.0 or setting_from != "default":
+                log(f"{ckpt}: joint guidance (audio by video) {margs.joint_guidance_scale:g} ({setting_from})")
         if conditional:
             margs.condition_mode = resolve_condition_mode(args.condition_mode, margs.independent_t_prob,
                                                          float(args.classifier_scale))
-            margs.guidance_scale, source = resolve_guidance_scale(args.guidance_scale, margs.condition_mode,
-                                                                  find_recommended_sampling(ckpt))
+            margs.guidance_scale, setting_from = resolve_guidance_scale(args.guidance_scale, margs.condition_mode,
+                                                                        find_recommended_sampling(ckpt))
             log(f"{ckpt}: conditioning {margs.condition_mode} (--condition_mode {args.condition_mode}), guidance "
-                f"scale {margs.guidance_scale:g} ({source})")
+                f"scale {margs.guidance_scale:g} ({setting_from})")
         frames = margs.video_size[0]
         with_sr = sr.enabled
         products = (conditional_products if conditional else unconditional_products)(frames, margs.save_type, with_sr)
@@ -178,7 +183,8 @@ def _one_batch(args, model, diffusion, sr, source, layout, indices, device, prog
                   solver=solver_overrides(args.order, args.skip_type, args.solver_method, args.solver_type,
                                           flags.str2bool(args.denoise_to_zero)))
     if source is None:
-        av = generate_av(model, diffusion, indices, video_size=args.video_size, audio_size=args.audio_size, **common)
+        av = generate_av(model, diffusion, indices, video_size=args.video_size, audio_size=args.audio_size,
+                         joint_guidance_scale=float(args.joint_guidance_scale), **common)
         reference = None
     else:
         reference = source.batch(indices)

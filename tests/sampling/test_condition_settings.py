@@ -11,7 +11,8 @@ from mm_diffusion.demo import run as demo_run
 from mm_diffusion.runs.files import write_json
 from mm_diffusion.runs.locate import ASSETS_DIR, RECOMMENDED_SAMPLING_KEY, find_recommended_sampling
 from mm_diffusion.sampling.args import parse_sample_args
-from mm_diffusion.sampling.condition_settings import resolve_condition_mode, resolve_guidance_scale
+from mm_diffusion.sampling.condition_settings import (resolve_condition_mode, resolve_guidance_scale,
+                                                     resolve_joint_guidance_scale)
 from mm_diffusion.testing.checkpoints import write_random_checkpoint
 
 
@@ -146,3 +147,45 @@ def test_audio_to_video_job_conditions_clean_with_the_recommended_guidance(tmp_p
         audio2video.main(["--multimodal_model_path", ckpt, "--ref_path", "synthetic:2", "--output_dir",
                           str(tmp_path / "bad"), "--all_save_num", "1", "--batch_size", "1", "--steps", "1",
                           "--progress", "False", "--condition_mode", "replacement", "--guidance_scale", "2"])
+
+
+def test_joint_guidance_resolution():
+    rec = {"joint_guidance_scale": 2.0}
+    assert resolve_joint_guidance_scale(None, 0.5, rec) == (2.0, "checkpoint")
+    assert resolve_joint_guidance_scale(None, 0.5, {}) == (1.0, "default")
+    assert resolve_joint_guidance_scale(None, 0.0, rec) == (1.0, "default")  # published-style: never guided
+    assert resolve_joint_guidance_scale(3.0, 0.5, rec) == (3.0, "flag")
+    assert resolve_joint_guidance_scale(1.0, None, rec) == (1.0, "flag")
+    with pytest.raises(ValueError, match="independent_t_prob"):
+        resolve_joint_guidance_scale(2.0, 0.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        resolve_joint_guidance_scale(-1.0, 0.5)
+
+
+def test_sample_job_applies_the_recommended_joint_guidance(tmp_path, capsys):
+    from mm_diffusion import sample as sample_job
+
+    ckpt = _checkpoint(tmp_path, "jg", {"joint_guidance_scale": 2.0}, independent_t_prob=0.5)
+    argv = ["--multimodal_model_path", ckpt, "--all_save_num", "1", "--batch_size", "1", "--steps", "1",
+            "--progress", "False"]
+    sample_job.main(argv + ["--output_dir", str(tmp_path / "a")])
+    text = "".join(capsys.readouterr())
+    assert "joint guidance (audio by video) 2 (checkpoint)" in text
+    assert list((tmp_path / "a").rglob("*.mp4"))
+    plain = _checkpoint(tmp_path, "plain_jg")
+    with pytest.raises(ValueError, match="independent_t_prob"):
+        sample_job.main(["--multimodal_model_path", plain, "--all_save_num", "1", "--batch_size", "1", "--steps", "1",
+                         "--progress", "False", "--joint_guidance_scale", "2", "--output_dir", str(tmp_path / "b")])
+
+
+def test_conditional_job_over_two_checkpoints_keeps_its_reference_clips(tmp_path):
+    # regression: the per-checkpoint guidance resolution must not clobber the job's reference-clip source
+    first = _checkpoint(tmp_path, "one", {"guidance_scale": 2.0}, independent_t_prob=0.5)
+    second = write_random_checkpoint(str(tmp_path / "one" / "model000004.pt"), "tiny", seed=1,
+                                     flags={"independent_t_prob": 0.5}, write_config=False)
+    out = tmp_path / "a2v2"
+    audio2video.main(["--multimodal_model_path", f"{first},{second}", "--ref_path", "synthetic:2", "--output_dir",
+                      str(out), "--all_save_num", "1", "--batch_size", "1", "--steps", "1", "--progress", "False"])
+    assert {p.name for p in out.iterdir()} >= {"model000002.pt", "model000004.pt"}
+    for name in ("model000002.pt", "model000004.pt"):
+        assert list((out / name).rglob("*.mp4")), name
