@@ -193,7 +193,8 @@ def find_run_config(checkpoint: str) -> Optional[Dict[str, Any]]:
 
 def find_recommended_sampling(checkpoint: str) -> Dict[str, Any]:
     """The sampling settings recommended for ``checkpoint``: the ``"recommended_sampling"`` entry of the JSON that
-    holds its flags (written by ``tools/export_demo.py --recommend_steps / --recommend_guidance``), ``{}`` when
+    holds its flags (written by ``tools/export_demo.py --recommend_steps / --recommend_guidance /
+    --recommend_joint_guidance``), ``{}`` when
     there is none (a training run's own ``config.json``, a published checkpoint).
 
     Keys (each optional): ``steps`` (int >= 1, the DPM-Solver step count) and ``guidance_scale`` (float >= 0,

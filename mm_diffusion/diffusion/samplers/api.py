@@ -119,8 +119,8 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
                   condition=condition, classifier_scale=classifier_scale, generator=generator, callback=callback,
                   progress=progress)
     _check_condition_mode(condition_mode, guidance_scale)
-    common["joint_guidance_scale"] = float(joint_guidance_scale)
-    if common["joint_guidance_scale"] != 1.0 and (condition is not None or not is_dict(x)):
+    joint_guidance_scale = float(joint_guidance_scale)
+    if joint_guidance_scale != 1.0 and (condition is not None or not is_dict(x)):
         raise ValueError("joint_guidance_scale applies to unconditional AV-pair sampling; with a known modality use "
                          "condition_mode 'clean' and guidance_scale")
     if method in ("ddpm", "ddim"):
@@ -128,9 +128,10 @@ def sample(model_fn: Callable[[Tree, torch.Tensor], Tree], shape_or_noise: Union
         if unused:
             raise ValueError(f"{unused} only apply to the DPM-Solver methods, not {method!r}")
         diffusion = _respaced(diffusion, method, steps)  # before _wrap: a Denoiser works on the respaced indices
-        model_fn = _wrap(model_fn, diffusion, common, condition_mode, guidance_scale, clip_bounds)
+        model_fn = _wrap(model_fn, diffusion, common, condition_mode, guidance_scale, clip_bounds,
+                         joint_guidance_scale)
         return _sample_classic(model_fn, x, diffusion, method, eta, common)
-    model_fn = _wrap(model_fn, diffusion, common, condition_mode, guidance_scale, clip_bounds)
+    model_fn = _wrap(model_fn, diffusion, common, condition_mode, guidance_scale, clip_bounds, joint_guidance_scale)
     return sample_dpm_solver(
         model_fn, x, diffusion=diffusion, algorithm=method, steps=settings["steps"] if steps is None else steps,
         order=settings["order"], skip_type=settings["skip_type"], method=settings["solver_method"],
@@ -146,17 +147,16 @@ def _check_condition_mode(condition_mode: str, guidance_scale: float) -> None:
 
 
 def _wrap(model_fn, diffusion, common: Dict[str, Any], condition_mode: str, guidance_scale: float,
-          clip_bounds: Optional[Dict[str, float]]):
+          clip_bounds: Optional[Dict[str, float]], joint_guidance_scale: float = 1.0):
     """``model_fn`` itself for the default options; otherwise the :class:`Denoiser` every sampler will use
-    (samplers take a ready Denoiser as is): clean conditioning with guidance, or per-modality clip bounds."""
-    joint = common.pop("joint_guidance_scale", 1.0)
-    if condition_mode == "replacement" and not clip_bounds and joint == 1.0:
+    (samplers take a ready Denoiser as is): clean conditioning with guidance, joint guidance in unconditional
+    sampling, or per-modality clip bounds."""
+    if condition_mode == "replacement" and not clip_bounds and joint_guidance_scale == 1.0:
         return model_fn
     kwargs = dict(condition=common["condition"], clip_denoised=common["clip_denoised"],
                   thresholding=common["thresholding"], generator=common["generator"], clip_bounds=clip_bounds)
-    if joint != 1.0:
-        return JointGuidanceDenoiser(model_fn, diffusion, guidance_scale=joint,
-                                     **{k: v for k, v in kwargs.items() if k != "condition"})
+    if joint_guidance_scale != 1.0:
+        return JointGuidanceDenoiser(model_fn, diffusion, guidance_scale=joint_guidance_scale, **kwargs)
     if condition_mode == "clean":
         if common["classifier_scale"]:
             raise ValueError("classifier_scale belongs to condition_mode 'replacement'; use guidance_scale")

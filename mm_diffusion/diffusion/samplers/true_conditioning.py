@@ -54,10 +54,6 @@ class CleanConditionDenoiser(Denoiser):
         """``model_fn`` with every known modality's model timestep set to ``model_t`` (per-modality timesteps)."""
         return _with_model_time(self.model_fn, set(self.condition), model_t)
 
-    def _last_model_time(self, x: Tree) -> float:
-        """What the model sees for the diffusion's last index (the known modality's 'no information' level)."""
-        return _last_model_time(self, x)
-
     def __call__(self, x: Tree, t: Union[int, torch.Tensor, ContinuousTime]) -> Prediction:
         if not self._checked:
             self.condition = check_condition(self.condition, x)
@@ -70,7 +66,7 @@ class CleanConditionDenoiser(Denoiser):
         if self.guidance_scale != 1.0:
             last = IndexTime(self.diffusion, self._index(x, self.diffusion.num_timesteps - 1))
             x_unc = replace_known(last, x, self.condition, self.generator)
-            unc = at.predict(self._known_at(self._last_model_time(x)), x_unc)
+            unc = at.predict(self._known_at(_last_model_time(self, x)), x_unc)
             eps = {k: unc.eps[k] + self.guidance_scale * (eps[k] - unc.eps[k]) for k in gen_keys}
         out_eps, out_x0 = {}, {}
         for key in x:
