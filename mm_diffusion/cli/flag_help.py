@@ -36,6 +36,8 @@ FLAG_HELP = {
                   "comparable std, divided back on output ('' = none, the published behaviour)",
     "independent_t_prob": "share of each batch trained with independent video and audio timesteps (0 = one shared t, "
                           "the published recipe); needed for --condition_mode clean and --guidance_scale",
+    "loss_band_weights": "extra loss weight for one modality inside a timestep band, KEY:LOW-HIGH:WEIGHT[,...], "
+                         "e.g. audio:550-800:3 (its timesteps in [550, 800] weigh 3x; '' = off, the published loss)",
     # ---- diffusion (original names)
     "learn_sigma": "the model also predicts the variance (output channels doubled; hybrid loss)",
     "diffusion_steps": "number of diffusion steps T",

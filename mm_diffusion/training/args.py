@@ -115,6 +115,7 @@ def train_config_from_args(args, output_dir: str, device: torch.device, use_fp16
         max_nonfinite=int(args.max_nonfinite),
         progress=bool(args.progress),
         independent_t_prob=float(getattr(args, "independent_t_prob", 0.0)),
+        loss_band_weights=str(getattr(args, "loss_band_weights", "") or ""),
     )
 
 

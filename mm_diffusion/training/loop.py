@@ -35,6 +35,7 @@ import torch.nn as nn
 
 from ..diffusion import create_named_schedule_sampler
 from ..diffusion.data_scale import scale_data
+from ..diffusion.loss_bands import apply_loss_bands, parse_loss_bands
 from ..diffusion.modality_timesteps import draw_modality_timesteps, shared_timesteps
 from ..diffusion.tree import tree_map
 from ..runs import dist
@@ -109,6 +110,7 @@ class TrainConfig:
     max_nonfinite: int = 5
     progress: bool = True
     independent_t_prob: float = 0.0
+    loss_band_weights: str = ""
 
     def __post_init__(self):
         if int(self.batch_size) < 1:
@@ -191,6 +193,7 @@ class TrainLoop:
         self.is_main = self.rank == 0
         self.device = next(model.parameters()).device
         self.schedule = create_named_schedule_sampler(config.schedule_sampler, diffusion)
+        self.loss_bands = parse_loss_bands(config.loss_band_weights, diffusion.num_timesteps)
         self.step = 0
         self.nonfinite_total = 0
         self.overflow_total = 0
@@ -352,7 +355,8 @@ class TrainLoop:
                                                             tree_map(lambda v: v[rows], x_start),
                                                             tree_map(lambda v: v[rows], t),
                                                             noise=tree_map(lambda v: v[rows], noise))
-                loss = (losses["loss"].float() * weights[rows]).mean() * ((rows.stop - rows.start) / n)
+                per_row = apply_loss_bands(losses, tree_map(lambda v: v[rows], t), self.loss_bands)
+                loss = (per_row.float() * weights[rows]).mean() * ((rows.stop - rows.start) / n)
                 (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
             loss_total = loss_total + loss.detach()
             for key, value in losses.items():
