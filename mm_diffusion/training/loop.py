@@ -359,7 +359,8 @@ class TrainLoop:
                 loss = (per_row.float() * weights[rows]).mean() * ((rows.stop - rows.start) / n)
                 (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
             loss_total = loss_total + loss.detach()
-            for key, value in losses.items():
+            logged = dict(losses, band_loss=per_row) if self.loss_bands else losses  # band_loss: what is optimised
+            for key, value in logged.items():
                 term = (value.detach().float() * weights[rows]).sum()
                 sums[key] = sums[key] + term if key in sums else term
             self.schedule.update_with_local_losses(shared_timesteps(t)[rows], losses["loss"].detach())

@@ -68,6 +68,7 @@ def test_training_with_bands(tmp_path):
     plain = weights["plain"]
     assert all(torch.equal(plain[k], weights["one"][k]) for k in plain)  # weight 1 everywhere: the same step
     assert not all(torch.equal(plain[k], weights["zero"][k]) for k in plain)
+    assert "band_loss=" in (runs["zero"] / "log.txt").read_text() and "band_loss" not in (runs["plain"] / "log.txt").read_text()
     args = json.load(open(runs["zero"] / "config.json"))["args"]
     assert args["loss_band_weights"] == "audio:0-999:0"
 
