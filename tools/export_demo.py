@@ -1,7 +1,7 @@
 """Export one checkpoint of a training run as the shipped demo model.
 
     python tools/export_demo.py outputs/demo_train [--step N] [--ema RATE] [--out_dir mm_diffusion/assets]
-                                [--recommend_steps N] [--recommend_guidance 2]
+                                [--recommend_steps N] [--recommend_guidance 2] [--recommend_joint_guidance 2]
 
 writes, into ``--out_dir``:
 

@@ -125,16 +125,17 @@ def run(args: argparse.Namespace) -> Dict[str, Any]:
     current_key, model, diffusion = None, None, None
     for ckpt in checkpoints:
         margs = finalize_args(checkpoint_args(args, ckpt))
+        recommended = find_recommended_sampling(ckpt)
         if not conditional:
             margs.joint_guidance_scale, setting_from = resolve_joint_guidance_scale(
-                args.joint_guidance_scale, margs.independent_t_prob, find_recommended_sampling(ckpt))
+                args.joint_guidance_scale, margs.independent_t_prob, recommended)
             if margs.joint_guidance_scale != 1.0 or setting_from != "default":
                 log(f"{ckpt}: joint guidance (audio by video) {margs.joint_guidance_scale:g} ({setting_from})")
-        if conditional:
+        else:
             margs.condition_mode = resolve_condition_mode(args.condition_mode, margs.independent_t_prob,
                                                          float(args.classifier_scale))
             margs.guidance_scale, setting_from = resolve_guidance_scale(args.guidance_scale, margs.condition_mode,
-                                                                        find_recommended_sampling(ckpt))
+                                                                        recommended)
             log(f"{ckpt}: conditioning {margs.condition_mode} (--condition_mode {args.condition_mode}), guidance "
                 f"scale {margs.guidance_scale:g} ({setting_from})")
         frames = margs.video_size[0]
