@@ -38,6 +38,9 @@ FLAG_HELP = {
                           "the published recipe); needed for --condition_mode clean and --guidance_scale",
     "loss_band_weights": "extra loss weight for one modality inside a timestep band, KEY:LOW-HIGH:WEIGHT[,...], "
                          "e.g. audio:550-800:3 (its timesteps in [550, 800] weigh 3x; '' = off, the published loss)",
+    "own_step_inputs": "train one modality on inputs from the model's own DDIM step, KEY:PROB:MAXJUMP, e.g. "
+                       "audio:0.5:250 (half the rows: its x_t rebuilt from the model's x0 prediction at t + d, "
+                       "d <= 250; one extra forward without gradient; '' = off, the published recipe)",
     # ---- diffusion (original names)
     "learn_sigma": "the model also predicts the variance (output channels doubled; hybrid loss)",
     "diffusion_steps": "number of diffusion steps T",

@@ -116,6 +116,7 @@ def train_config_from_args(args, output_dir: str, device: torch.device, use_fp16
         progress=bool(args.progress),
         independent_t_prob=float(getattr(args, "independent_t_prob", 0.0)),
         loss_band_weights=str(getattr(args, "loss_band_weights", "") or ""),
+        own_step_inputs=str(getattr(args, "own_step_inputs", "") or ""),
     )
 
 

@@ -36,7 +36,8 @@ def create_argparser() -> argparse.ArgumentParser:
         description="Train MM-Diffusion's coupled U-Net on audio-video clips (default: the synthetic dataset).",
     )
     defaults = train_defaults()
-    defaults.update(video_fps=10.0, audio_fps=0, drop_short_audio=False, independent_t_prob=0.0, loss_band_weights="")
+    defaults.update(video_fps=10.0, audio_fps=0, drop_short_audio=False, independent_t_prob=0.0, loss_band_weights="",
+                    own_step_inputs="")
     flags.add_dict_to_argparser(parser, defaults)
     flags.add_dict_to_argparser(parser, flags.model_and_diffusion_defaults())
     flags.add_config_flag(parser)

@@ -36,6 +36,7 @@ import torch.nn as nn
 from ..diffusion import create_named_schedule_sampler
 from ..diffusion.data_scale import scale_data
 from ..diffusion.loss_bands import apply_loss_bands, parse_loss_bands
+from ..diffusion.own_step_inputs import draw_own_steps, own_step_noise, parse_own_step_inputs
 from ..diffusion.modality_timesteps import draw_modality_timesteps, shared_timesteps
 from ..diffusion.tree import tree_map
 from ..runs import dist
@@ -111,6 +112,7 @@ class TrainConfig:
     progress: bool = True
     independent_t_prob: float = 0.0
     loss_band_weights: str = ""
+    own_step_inputs: str = ""
 
     def __post_init__(self):
         if int(self.batch_size) < 1:
@@ -194,6 +196,7 @@ class TrainLoop:
         self.device = next(model.parameters()).device
         self.schedule = create_named_schedule_sampler(config.schedule_sampler, diffusion)
         self.loss_bands = parse_loss_bands(config.loss_band_weights, diffusion.num_timesteps)
+        self.own_step = parse_own_step_inputs(config.own_step_inputs, diffusion.num_timesteps)
         self.step = 0
         self.nonfinite_total = 0
         self.overflow_total = 0
@@ -313,16 +316,18 @@ class TrainLoop:
         t, w = self.schedule.sample(total, self.device)
         noise = tree_map(lambda v: torch.randn((total,) + tuple(v.shape[1:]), device=v.device, dtype=v.dtype), x_start)
         t = draw_modality_timesteps(self.schedule, t, self.cfg.independent_t_prob, self.device)
+        t_hi = draw_own_steps(self.own_step, t, self.diffusion.num_timesteps)
         rows = slice(self.rank, total, self.world)
-        return tree_map(lambda v: v[rows], t), w[rows], tree_map(lambda v: v[rows], noise)
+        return (tree_map(lambda v: v[rows], t), w[rows], tree_map(lambda v: v[rows], noise),
+                None if t_hi is None else t_hi[rows])
 
     def run_step(self, batch) -> Dict[str, float]:
         """One optimizer step on ``batch`` (this rank's share). Returns the weighted loss terms (local sums)
         and counters; increments ``self.step`` whether or not the update was applied."""
         x_start, cond = self.task.prepare(batch, self.device)
         x_start = scale_data(x_start, getattr(self.diffusion, "data_scale", None))
-        t, weights, noise = self._draw(x_start)
-        loss_total, sums = self._forward_backward(x_start, cond, t, weights, noise)
+        t, weights, noise, t_hi = self._draw(x_start)
+        loss_total, sums = self._forward_backward(x_start, cond, t, weights, noise, t_hi)
         grad_norm, loss_ok, grad_ok = self._check_gradients(loss_total)
         lr = self.lr_at(self.step)
         for group in self.opt.param_groups:
@@ -338,9 +343,11 @@ class TrainLoop:
         out["_lr"] = lr
         return out
 
-    def _forward_backward(self, x_start, cond, t, weights, noise) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+    def _forward_backward(self, x_start, cond, t, weights, noise, t_hi=None
+                          ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """Losses and gradients over the microbatches (DDP all-reduces once, after the last one); feeds the
-        timestep sampler. Returns ``(weighted mean loss, {term: weighted local sum})``."""
+        timestep sampler. ``t_hi``: the own-step inputs' higher timesteps (``--own_step_inputs``), or None.
+        Returns ``(weighted mean loss, {term: weighted local sum})``."""
         n, mb = shared_timesteps(t).shape[0], int(self.cfg.microbatch)
         sums: Dict[str, torch.Tensor] = {}
         self.opt.zero_grad(set_to_none=True)
@@ -351,10 +358,13 @@ class TrainLoop:
             sync = i == len(starts) - 1 or self._ddp is None
             with contextlib.nullcontext() if sync else self._ddp.no_sync():
                 with self._autocast():
-                    losses = self.diffusion.training_losses(self.task.model_fn(self.net, self.task.take(cond, rows)),
-                                                            tree_map(lambda v: v[rows], x_start),
-                                                            tree_map(lambda v: v[rows], t),
-                                                            noise=tree_map(lambda v: v[rows], noise))
+                    model_fn = self.task.model_fn(self.net, self.task.take(cond, rows))
+                    x_rows, t_rows = tree_map(lambda v: v[rows], x_start), tree_map(lambda v: v[rows], t)
+                    noise_rows = tree_map(lambda v: v[rows], noise)
+                    if t_hi is not None:
+                        noise_rows = own_step_noise(self.diffusion, model_fn, x_rows, t_rows, noise_rows,
+                                                    self.own_step.key, t_hi[rows])
+                    losses = self.diffusion.training_losses(model_fn, x_rows, t_rows, noise=noise_rows)
                 per_row = apply_loss_bands(losses, tree_map(lambda v: v[rows], t), self.loss_bands)
                 loss = (per_row.float() * weights[rows]).mean() * ((rows.stop - rows.start) / n)
                 (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
