@@ -15,11 +15,12 @@ import math
 from typing import Dict, List, Optional
 
 __all__ = ["FIGURES", "TASKS", "GAP_BAR", "BALL_BAR", "gap_ratio", "gap_ratios", "check_bars", "reference_rows",
-           "rows_from_scores", "all_passed", "format_table"]
+           "rows_from_scores", "all_passed", "format_table", "narrow_passes", "GAP_FIGURES"]
 
 FIGURES = ("ball_detected_rate", "av_sync_f1", "colour_pitch_agreement")
 GAP_FIGURES = ("av_sync_f1", "colour_pitch_agreement")
 TASKS = ("unconditional", "audio2video", "video2audio")
+FIGURE_LABELS = {"av_sync_f1": "F1", "colour_pitch_agreement": "col-pitch"}
 TASK_LABELS = {"unconditional": "unconditional", "audio2video": "audio-to-video", "video2audio": "video-to-audio",
                "real": "real", "shuffled": "shuffled"}
 GAP_BAR = 0.6
@@ -88,13 +89,34 @@ def _mark(bar: Optional[dict]) -> str:
     return "pass" if bar["passed"] else "FAIL"
 
 
+def _gap_cell(value: Optional[float], error: Optional[float], width: int) -> str:
+    if error is None:
+        return _cell(value, width)
+    return (_cell(value, 0) + f" +-{error:.2f}").rjust(width)
+
+
+def narrow_passes(bars: Dict[str, Dict[str, dict]], errors: Dict[str, Dict[str, Optional[float]]]) -> List[str]:
+    """``"<task> <figure> (value +- error)"`` for every passed gap bar whose value lies within one standard
+    error of the threshold: a pass that another sampling seed may well turn into a miss."""
+    out = []
+    for task, entry in bars.items():
+        for figure in GAP_FIGURES:
+            bar, error = entry.get(f"gap_{figure}"), errors.get(task, {}).get(figure)
+            if bar and bar["passed"] and error is not None and bar["value"] - error < bar["threshold"]:
+                out.append(f"{TASK_LABELS[task]} {FIGURE_LABELS[figure]} ({bar['value']:.3f} +- {error:.2f})")
+    return out
+
+
 def format_table(rows: Dict[str, Dict[str, float]], gaps: Dict[str, Dict[str, Optional[float]]],
-                 bars: Dict[str, Dict[str, dict]], counts: Optional[Dict[str, int]] = None) -> str:
+                 bars: Dict[str, Dict[str, dict]], counts: Optional[Dict[str, int]] = None,
+                 errors: Optional[Dict[str, Dict[str, Optional[float]]]] = None) -> str:
     """One plain-text table: a row per task (generated ones, then real and shuffled), the three analyser
-    figures, the gap-closed ratios of AV-sync F1 and colour-pitch agreement with pass / FAIL against the bars,
-    and a last line with the overall verdict."""
+    figures, the gap-closed ratios of AV-sync F1 and colour-pitch agreement with pass / FAIL against the bars
+    (with ``errors``, ``{task: {figure: standard error}}``, each ratio followed by its standard error), and a
+    last line with the overall verdict (with ``errors``, a line naming the passes within one error of a bar)."""
+    width = 7 if errors is None else 13
     head = (f"{'task':<16}{'n':>4}  {'ball-det':>8}     {'F1 exact':>8}  {'col-pitch':>9}  "
-            f"{'gap F1':>7}      {'gap col-pitch':>13}")
+            f"{'gap F1':>{width}}      {'gap col-pitch':>13}")
     lines: List[str] = [head, "-" * len(head)]
     for task in (*TASKS, "real", "shuffled"):
         if task not in rows:
@@ -105,13 +127,20 @@ def format_table(rows: Dict[str, Dict[str, float]], gaps: Dict[str, Dict[str, Op
         line = (f"{TASK_LABELS[task]:<16}{n:>4}  {ball}  {_cell(row['av_sync_f1'], 8)}  "
                 f"{_cell(row['colour_pitch_agreement'], 9)}")
         if task in gaps:
-            line += (f"  {_cell(gaps[task]['av_sync_f1'], 7)} {_mark(bar.get('gap_av_sync_f1'))}"
-                     f"  {_cell(gaps[task]['colour_pitch_agreement'], 13)} {_mark(bar.get('gap_colour_pitch_agreement'))}")
+            err = (errors or {}).get(task, {})
+            line += (f"  {_gap_cell(gaps[task]['av_sync_f1'], err.get('av_sync_f1'), width)} "
+                     f"{_mark(bar.get('gap_av_sync_f1'))}"
+                     f"  {_gap_cell(gaps[task]['colour_pitch_agreement'], err.get('colour_pitch_agreement'), 13)} "
+                     f"{_mark(bar.get('gap_colour_pitch_agreement'))}")
         lines.append(line.rstrip())
     verdict = all(b["passed"] for entry in bars.values() for b in entry.values()) if bars else False
     lines.append("-" * len(head))
     lines.append(f"bars: ball-detected >= {BALL_BAR} (unconditional); gap closed (G - S) / (R - S) >= {GAP_BAR} "
                  f"for F1 and colour-pitch per task -> {'ALL PASS' if verdict else 'NOT MET'}")
+    if errors is not None:
+        narrow = narrow_passes(bars, errors)
+        lines.append("+-: bootstrap standard error over the generated clips (reference clips fixed); passes within "
+                     f"one error of the bar: {', '.join(narrow) if narrow else 'none'}")
     return "\n".join(lines)
 
 

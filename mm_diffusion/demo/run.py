@@ -36,6 +36,7 @@ from ..cli.errors import run_cli
 from ..runs.checkpoint import file_sha256, load_model_weights
 from ..sampling.conditional import generate_conditional
 from .report import all_passed, check_bars, format_table, gap_ratios, rows_from_scores
+from .uncertainty import DEFAULT_RESAMPLES, gap_standard_errors
 from .sheet import clip_band, write_contact_sheet
 from ..runs.files import write_json
 from ..runs.locate import ASSETS_DIR, demo_checkpoint, find_recommended_sampling, find_run_config
@@ -299,8 +300,9 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
     rows = rows_from_scores({t: scores[t] for t in generated}, scores["real"])
     gaps = gap_ratios(rows)
     bars = check_bars(rows, gaps)
+    errors = gap_standard_errors({t: analyses[t] for t in generated}, rows)
     counts = {**{t: len(p["video"]) for t, p in generated.items()}, "real": num_ref, "shuffled": num_ref}
-    table = format_table(rows, gaps, bars, counts)
+    table = format_table(rows, gaps, bars, counts, errors)
 
     t0 = time.perf_counter()
     os.makedirs(args.out, exist_ok=True)
@@ -319,7 +321,9 @@ def run_demo(args: argparse.Namespace, log=print) -> Dict[str, Any]:
         "condition_mode": args.condition_mode, "guidance_scale": args.guidance_scale,
         "joint_guidance_scale": args.joint_guidance_scale, "sampling_source": sampling_source, "seed": args.seed,
         "held_out_dataset_seed": args.seed,
-        "counts": counts, "rows": rows, "gap_ratios": gaps, "bars": bars, "all_bars_passed": all_passed(bars),
+        "counts": counts, "rows": rows, "gap_ratios": gaps, "gap_standard_errors": errors,
+        "gap_error_method": f"bootstrap over the generated clips, {DEFAULT_RESAMPLES} resamples, reference fixed",
+        "bars": bars, "all_bars_passed": all_passed(bars),
         "scores": {t: {k: v for k, v in s.items()} for t, s in scores.items()},
         "files": files, "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "threads": int(args.threads), "precision": precision, "table": table,

@@ -58,8 +58,10 @@ def test_demo_json_has_all_keys_and_finite_numbers(demo):
     for row in doc["rows"].values():
         assert set(row) == {"ball_detected_rate", "av_sync_f1", "colour_pitch_agreement"}
         assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in row.values())
-    assert set(doc["gap_ratios"]) == set(TASKS)
+    assert set(doc["gap_ratios"]) == set(TASKS) == set(doc["gap_standard_errors"])
+    assert "+-: bootstrap standard error" in doc["table"]
     for task in TASKS:
+        assert all(v is None or (math.isfinite(v) and v >= 0) for v in doc["gap_standard_errors"][task].values())
         assert all(_finite_or_none(v) for v in doc["gap_ratios"][task].values())
         for bar in doc["bars"][task].values():
             assert isinstance(bar["passed"], bool) and _finite_or_none(bar["value"])
