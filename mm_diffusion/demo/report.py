@@ -133,7 +133,7 @@ def format_table(rows: Dict[str, Dict[str, float]], gaps: Dict[str, Dict[str, Op
                      f"  {_gap_cell(gaps[task]['colour_pitch_agreement'], err.get('colour_pitch_agreement'), 13)} "
                      f"{_mark(bar.get('gap_colour_pitch_agreement'))}")
         lines.append(line.rstrip())
-    verdict = all(b["passed"] for entry in bars.values() for b in entry.values()) if bars else False
+    verdict = all_passed(bars)
     lines.append("-" * len(head))
     lines.append(f"bars: ball-detected >= {BALL_BAR} (unconditional); gap closed (G - S) / (R - S) >= {GAP_BAR} "
                  f"for F1 and colour-pitch per task -> {'ALL PASS' if verdict else 'NOT MET'}")
