@@ -13,6 +13,8 @@ from typing import Dict, List, Mapping, Sequence, Union
 
 import torch
 
+from .tree import leaf_t
+
 __all__ = ["LossBand", "parse_loss_bands", "band_weights", "apply_loss_bands"]
 
 
@@ -75,7 +77,7 @@ def apply_loss_bands(losses: Mapping[str, torch.Tensor], t: Union[torch.Tensor, 
         return losses["loss"]
     total = losses["loss"]
     for key in sorted({b.key for b in bands}):
-        key_t = t[key] if isinstance(t, dict) else t
+        key_t = leaf_t(t, key)
         extra = band_weights(bands, key, key_t).to(total.dtype) - 1.0
         names = [f"{key}_{term}" for term in ("mse", "vb") if f"{key}_{term}" in losses]
         if not names:

@@ -20,9 +20,11 @@ without gradient per training step (about a third of a step's cost).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Optional, Sequence, Union
 
 import torch
+
+from .tree import leaf_t
 
 __all__ = ["OwnStepSpec", "parse_own_step_inputs", "draw_own_steps", "own_step_noise"]
 
@@ -62,17 +64,13 @@ def parse_own_step_inputs(spec: str, num_timesteps: int, keys: Sequence[str] = (
     return OwnStepSpec(key, prob, max_jump)
 
 
-def _key_timesteps(t: Timesteps, key: str) -> torch.Tensor:
-    return t[key] if isinstance(t, dict) else t
-
-
 def draw_own_steps(spec: Optional[OwnStepSpec], t: Timesteps, num_timesteps: int) -> Optional[torch.Tensor]:
     """The higher timesteps ``t_hi: [N]`` int64 for the batch's timesteps ``t`` (``[N]`` or per modality): ``t_hi > t``
     on the selected rows, ``t_hi == t`` elsewhere (and where ``t == T - 1``). None (nothing drawn) when ``spec`` is None.
     Draws from torch's global generator on the CPU, so a resumed run replays the same rows."""
     if spec is None:
         return None
-    t_key = _key_timesteps(t, spec.key)
+    t_key = leaf_t(t, spec.key)
     n = t_key.shape[0]
     chosen = torch.rand(n) < spec.prob
     jump = torch.randint(1, spec.max_jump + 1, (n,))
@@ -101,10 +99,7 @@ def own_step_noise(diffusion, model_fn: Callable, x_start: Dict[str, torch.Tenso
         pred = diffusion.predict(model_fn, x_high, high)
         x0_hat = pred.pred_xstart[key].to(x_start[key].dtype)
         eps_hat = diffusion.predict_eps_from_xstart({key: x_high[key]}, {key: t_hi}, {key: x0_hat})[key]
-        x0 = x_start[key]
-        a = diffusion.extract("sqrt_alphas_cumprod", t_low, x0)
-        s = diffusion.extract("sqrt_one_minus_alphas_cumprod", t_low, x0)
-        x_low = a * x0_hat + s * eps_hat
-        rebuilt = (x_low - a * x0) / s
-    keep = changed.reshape(-1, *([1] * (x0.dim() - 1)))
+        x_low = diffusion.q_sample({key: x0_hat}, {key: t_low}, {key: eps_hat})  # the DDIM step down to t
+        rebuilt = diffusion.predict_eps_from_xstart(x_low, {key: t_low}, {key: x_start[key]})[key]
+    keep = changed.reshape(-1, *([1] * (x0_hat.dim() - 1)))
     return dict(noise, **{key: torch.where(keep, rebuilt.to(noise[key].dtype), noise[key])})

@@ -365,7 +365,7 @@ class TrainLoop:
                         noise_rows = own_step_noise(self.diffusion, model_fn, x_rows, t_rows, noise_rows,
                                                     self.own_step.key, t_hi[rows])
                     losses = self.diffusion.training_losses(model_fn, x_rows, t_rows, noise=noise_rows)
-                per_row = apply_loss_bands(losses, tree_map(lambda v: v[rows], t), self.loss_bands)
+                per_row = apply_loss_bands(losses, t_rows, self.loss_bands)
                 loss = (per_row.float() * weights[rows]).mean() * ((rows.stop - rows.start) / n)
                 (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
             loss_total = loss_total + loss.detach()
