@@ -1,13 +1,14 @@
 #!/bin/bash
-# The coupling experiments' training recipe (docs/coupling.md, the demo model's stages 4-5).
+# The coupling experiments' training recipe (docs/coupling.md, the demo model's stages 4-6).
 # usage: tools/coupling_run.sh NAME START MAXSTEPS [extra train flags]
 #   NAME      run folder outputs/c4/NAME (log in outputs/c4/NAME.log); resumed exactly if it has a checkpoint
 #   START     weights to fine-tune from when the folder has no checkpoint yet
 #   MAXSTEPS  --max_steps
 # environment: LR (default 2e-4), ANNEAL (--lr_anneal_steps, default MAXSTEPS), SAVE (--save_interval, default
-# 200), THREADS (OMP_NUM_THREADS, default 1)
+# 200), THREADS (OMP_NUM_THREADS, default 1). Extra flags come last and win, e.g. --hum_level 0 (the shipped
+# model's stage 6) over the recipe's --hum_level 0.1
 set -euo pipefail
-if [ $# -lt 3 ]; then sed -n 2,9p "$0"; exit 2; fi
+if [ $# -lt 3 ]; then sed -n 2,10p "$0"; exit 2; fi
 name=$1; start=$2; steps=$3; shift 3
 mkdir -p outputs/c4
 res=$start
