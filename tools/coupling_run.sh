@@ -8,7 +8,7 @@
 # 200), THREADS (OMP_NUM_THREADS, default 1). Extra flags come last and win, e.g. --hum_level 0 (the shipped
 # model's stage 6) over the recipe's --hum_level 0.1
 set -euo pipefail
-if [ $# -lt 3 ]; then sed -n 2,10p "$0"; exit 2; fi
+if [ $# -lt 3 ]; then sed -n 2,9p "$0"; exit 2; fi
 name=$1; start=$2; steps=$3; shift 3
 mkdir -p outputs/c4
 res=$start
